@@ -1,0 +1,59 @@
+// swift-tools-version:6.1
+import Foundation
+import PackageDescription
+
+// librdkafka: we compile against Debian's headers (2.0.2) and load a newer runtime (>= 2.3, installed by
+// `ops/setup` into /opt/qanchor/lib) through an rpath, because 2.0.2 cannot talk to current brokers.
+// Override the directory with QANCHOR_RDKAFKA_LIBDIR at build time.
+let rdkafkaRuntimeDir = ProcessInfo.processInfo.environment["QANCHOR_RDKAFKA_LIBDIR"] ?? "/opt/qanchor/lib"
+let rdkafkaRuntime: [LinkerSetting] = [.unsafeFlags(["-Xlinker", "-rpath", "-Xlinker", rdkafkaRuntimeDir])]
+
+let package = Package(
+    name: "qanchor",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "qanchor", targets: ["qanchor"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // System libraries (module map + shim header each).
+        .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka",
+                       providers: [.apt(["librdkafka-dev"])]),
+        .systemLibrary(name: "CLMDB", pkgConfig: "lmdb",
+                       providers: [.apt(["liblmdb-dev"])]),
+        .systemLibrary(name: "CCBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+
+        // Libraries, one job each. Dependency direction: qanchor → QAnchorDaemon → {Kafka, Store, Model}.
+        .target(name: "QAnchorKafka", dependencies: [
+            "CRdKafka",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "QAnchorStore", dependencies: [
+            "CLMDB",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "QAnchorModel", dependencies: [
+            "CCBLAS",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "QAnchorDaemon", dependencies: [
+            "QAnchorKafka", "QAnchorStore", "QAnchorModel",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "qanchor", dependencies: [
+            "QAnchorDaemon", "QAnchorKafka", "QAnchorStore", "QAnchorModel",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ], linkerSettings: rdkafkaRuntime),
+
+        .testTarget(name: "QAnchorKafkaTests", dependencies: ["QAnchorKafka"],
+                    linkerSettings: rdkafkaRuntime),
+        .testTarget(name: "QAnchorStoreTests", dependencies: ["QAnchorStore"]),
+        .testTarget(name: "QAnchorModelTests", dependencies: ["QAnchorModel"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,1 @@
+// QAnchorKafka: a small Swift layer over librdkafka. See docs/kafka.md.

@@ -1,0 +1,2 @@
+// QAnchorModel: the inference engine and the Q-Anchor model. See docs/model.md.
+import CCBLAS
