@@ -1,0 +1,170 @@
+import CRdKafka
+import Logging
+
+/// A topic to create.
+public struct KafkaTopicSpecification: Sendable, Hashable {
+    public var name: String
+    public var partitions: Int32
+    public var replicationFactor: Int32
+    /// Topic configs, e.g. `cleanup.policy=compact`, `retention.ms`.
+    public var configs: [String: String]
+
+    public init(name: String, partitions: Int32, replicationFactor: Int32 = 1, configs: [String: String] = [:]) {
+        self.name = name
+        self.partitions = partitions
+        self.replicationFactor = replicationFactor
+        self.configs = configs
+    }
+}
+
+/// The cluster as a metadata response describes it.
+public struct KafkaClusterMetadata: Sendable, Hashable {
+    public struct Broker: Sendable, Hashable {
+        public var id: Int32
+        public var host: String
+        public var port: Int32
+    }
+    public struct Partition: Sendable, Hashable {
+        public var id: Int32
+        public var leader: Int32
+        public var replicas: [Int32]
+        public var inSyncReplicas: [Int32]
+        /// The broker's error for this partition, if any.
+        public var error: KafkaError.Code?
+    }
+    public struct Topic: Sendable, Hashable {
+        public var name: String
+        public var partitions: [Partition]
+        /// The broker's error for this topic (e.g. unknown topic), if any.
+        public var error: KafkaError.Code?
+    }
+    public var brokers: [Broker]
+    public var topics: [Topic]
+
+    public func topic(_ name: String) -> Topic? { topics.first { $0.name == name } }
+}
+
+/// Creates topics and reads cluster metadata.
+///
+/// Threading: requests block on GCD threads (never the cooperative pool); a poll thread serves the handle's
+/// error and log events. All methods may be called from any thread or task. Call `close()` when done.
+public final class KafkaAdminClient: Sendable {
+    private let client: RDKafkaClient
+    private let pollThread: RDKafkaPollThread
+
+    public init(configuration: KafkaClientConfiguration,
+                logger: Logger = Logger(label: "qanchor.kafka.admin")) throws(KafkaError) {
+        let client = try RDKafkaClient(kind: .producer, properties: configuration.librdkafkaProperties
+            + configuration.properties.sorted { $0.key < $1.key }.map { ($0.key, $0.value) },
+            sink: RDKafkaEventSink(logger: logger), context: "create admin client")
+        self.client = client
+        pollThread = RDKafkaPollThread(name: "qanchor-kafka-admin", body: { rd_kafka_poll(client.kafka, 100) })
+    }
+
+    deinit { pollThread.stop() }
+
+    /// Creates topics. With `ignoreExisting`, a topic that already exists is not an error (its partition count
+    /// is not checked here; compare with `metadata`).
+    public func createTopics(_ topics: [KafkaTopicSpecification], ignoreExisting: Bool = true,
+                             timeout: Duration = .seconds(30)) async throws(KafkaError) {
+        let client = self.client
+        try await RDKafkaBlocking.run { () throws(KafkaError) -> Void in
+            try Self.createTopicsBlocking(client.kafka, topics, ignoreExisting: ignoreExisting, timeout: timeout)
+        }
+    }
+
+    private static func createTopicsBlocking(_ kafka: OpaquePointer, _ topics: [KafkaTopicSpecification],
+                                             ignoreExisting: Bool, timeout: Duration) throws(KafkaError) {
+        let context = "create topics \(topics.map(\.name).joined(separator: ","))"
+        var errstr = [CChar](repeating: 0, count: 512)
+        var newTopics: [OpaquePointer?] = []
+        defer { for t in newTopics { rd_kafka_NewTopic_destroy(t) } }
+        for spec in topics {
+            guard let topic = rd_kafka_NewTopic_new(spec.name, spec.partitions, spec.replicationFactor,
+                                                    &errstr, errstr.count) else {
+                throw KafkaError.invalid(String(cBuffer: errstr), context: "create topic \(spec.name)")
+            }
+            newTopics.append(topic)
+            for (key, value) in spec.configs.sorted(by: { $0.key < $1.key }) {
+                let err = rd_kafka_NewTopic_set_config(topic, key, value)
+                if err.rawValue != 0 { throw KafkaError(err, context: "create topic \(spec.name): config \(key)") }
+            }
+        }
+        let queue = rd_kafka_queue_new(kafka)
+        defer { rd_kafka_queue_destroy(queue) }
+        let options = rd_kafka_AdminOptions_new(kafka, RD_KAFKA_ADMIN_OP_CREATETOPICS)
+        defer { rd_kafka_AdminOptions_destroy(options) }
+        let ms = Int32(clamping: timeout.milliseconds)
+        _ = rd_kafka_AdminOptions_set_request_timeout(options, ms, &errstr, errstr.count)
+        _ = rd_kafka_AdminOptions_set_operation_timeout(options, ms, &errstr, errstr.count)
+        newTopics.withUnsafeMutableBufferPointer { buffer in
+            rd_kafka_CreateTopics(kafka, buffer.baseAddress, buffer.count, options, queue)
+        }
+        guard let event = rd_kafka_queue_poll(queue, ms + 5000) else {
+            throw KafkaError(code: .timedOut, context: context)
+        }
+        defer { rd_kafka_event_destroy(event) }
+        let err = rd_kafka_event_error(event)
+        if err.rawValue != 0 {
+            throw KafkaError(err, context: context, message: rd_kafka_event_error_string(event).map { String(cString: $0) })
+        }
+        guard let result = rd_kafka_event_CreateTopics_result(event) else {
+            throw KafkaError(code: .badMessage, message: "unexpected admin event", context: context)
+        }
+        var count = 0
+        guard let results = rd_kafka_CreateTopics_result_topics(result, &count) else { return }
+        for i in 0..<count {
+            guard let r = results[i] else { continue }
+            let err = rd_kafka_topic_result_error(r)
+            if err.rawValue == 0 { continue }
+            if ignoreExisting && err.rawValue == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS.rawValue { continue }
+            let name = String(cString: rd_kafka_topic_result_name(r))
+            throw KafkaError(err, context: "create topic \(name)",
+                             message: rd_kafka_topic_result_error_string(r).map { String(cString: $0) })
+        }
+    }
+
+    /// Cluster metadata for the given topics (nil: all topics). Asking for a topic the broker auto-creates may
+    /// create it.
+    public func metadata(topics: [String]? = nil, timeout: Duration = .seconds(10))
+        async throws(KafkaError) -> KafkaClusterMetadata {
+        let client = self.client
+        return try await RDKafkaBlocking.run { () throws(KafkaError) -> KafkaClusterMetadata in
+            var all = try Self.metadataBlocking(client.kafka, timeout: timeout)
+            if let topics { all.topics = all.topics.filter { topics.contains($0.name) } }
+            return all
+        }
+    }
+
+    private static func metadataBlocking(_ kafka: OpaquePointer, timeout: Duration) throws(KafkaError) -> KafkaClusterMetadata {
+        var pointer: UnsafePointer<rd_kafka_metadata>?
+        let err = rd_kafka_metadata(kafka, 1, nil, &pointer, Int32(clamping: timeout.milliseconds))
+        guard err.rawValue == 0, let md = pointer else { throw KafkaError(err, context: "read metadata") }
+        defer { rd_kafka_metadata_destroy(md) }
+        let m = md.pointee
+        let brokers = (0..<Int(m.broker_cnt)).map { i in
+            let b = m.brokers[i]
+            return KafkaClusterMetadata.Broker(id: b.id, host: String(cString: b.host), port: b.port)
+        }
+        let topics = (0..<Int(m.topic_cnt)).map { i -> KafkaClusterMetadata.Topic in
+            let t = m.topics[i]
+            let partitions = (0..<Int(t.partition_cnt)).map { j -> KafkaClusterMetadata.Partition in
+                let p = t.partitions[j]
+                return KafkaClusterMetadata.Partition(
+                    id: p.id, leader: p.leader,
+                    replicas: (0..<Int(p.replica_cnt)).map { p.replicas[$0] },
+                    inSyncReplicas: (0..<Int(p.isr_cnt)).map { p.isrs[$0] },
+                    error: p.err.rawValue == 0 ? nil : KafkaError.Code(rawValue: p.err.rawValue))
+            }.sorted { $0.id < $1.id }
+            return KafkaClusterMetadata.Topic(name: String(cString: t.topic), partitions: partitions,
+                                              error: t.err.rawValue == 0 ? nil : KafkaError.Code(rawValue: t.err.rawValue))
+        }.sorted { $0.name < $1.name }
+        return KafkaClusterMetadata(brokers: brokers, topics: topics)
+    }
+
+    /// Stops the poll thread.
+    public func close() async {
+        pollThread.stop()
+        await pollThread.join()
+    }
+}

@@ -1,0 +1,60 @@
+/// What a `KafkaConsumer` tells the application, in the order it happened.
+public enum KafkaConsumerEvent: Sendable {
+    /// A batch of records (at most `maxBatchSize`), in offset order within each partition.
+    case records([KafkaConsumerRecord])
+    /// Partitions were added to this consumer's assignment, starting at these positions (as chosen by the
+    /// `KafkaRebalanceHandler`, or `.committed`). Records of a partition never precede its `.assigned` event.
+    case assigned([KafkaTopicPartition: KafkaOffset])
+    /// Partitions were taken away. Every record of them delivered before this event was read while assigned.
+    case revoked([KafkaTopicPartition])
+    /// The consumer reached the end of a partition; `offset` is the next offset to be written.
+    /// Only with `reportsEndOfPartition`.
+    case endOfPartition(KafkaTopicPartition, offset: Int64)
+    /// Periodic statistics (with `statisticsInterval`), reduced to what operators need.
+    case statistics(KafkaConsumerStatistics)
+    /// A client or partition error. The consumer keeps running unless `error.isFatal`.
+    case error(KafkaError)
+}
+
+/// Decides where newly assigned partitions start, and hears about revocations — synchronously, inside the
+/// rebalance (so a daemon can seek to offsets it keeps in its own store before any record is fetched).
+///
+/// Threading: called on the consumer's poll thread. Must return quickly (it delays the group's rebalance and
+/// counts against `max.poll.interval.ms`); must not call back into the consumer's async API.
+public protocol KafkaRebalanceHandler: Sendable {
+    /// Where each partition starts. Partitions missing from the result start at `.committed`.
+    func startPositions(for partitions: [KafkaTopicPartition]) -> [KafkaTopicPartition: KafkaOffset]
+    /// These partitions are being taken away; the consumer will deliver no more of their records.
+    func partitionsRevoked(_ partitions: [KafkaTopicPartition])
+}
+
+extension KafkaRebalanceHandler {
+    public func partitionsRevoked(_ partitions: [KafkaTopicPartition]) {}
+}
+
+/// The low and high watermark of a partition: the first offset still in the log and the offset the next
+/// record will get.
+public struct KafkaWatermarks: Sendable, Hashable {
+    public var low: Int64
+    public var high: Int64
+}
+
+/// A consumer's statistics: per assigned partition, how far behind the high watermark it is.
+public struct KafkaConsumerStatistics: Sendable, Hashable {
+    /// Per partition the consumer is fetching.
+    public var partitions: [KafkaTopicPartition: KafkaPartitionStatistics]
+    /// Sum of the known lags.
+    public var totalLag: Int64 { partitions.values.reduce(0) { $0 + max(0, $1.lag ?? 0) } }
+}
+
+/// One partition's position and lag as librdkafka last saw them.
+public struct KafkaPartitionStatistics: Sendable, Hashable {
+    /// High watermark from the last fetch response (nil if unknown).
+    public var highWatermark: Int64?
+    /// The next offset the application will receive (nil if unknown).
+    public var position: Int64?
+    /// The last committed offset (nil if none).
+    public var committedOffset: Int64?
+    /// `highWatermark - position` (nil if either is unknown).
+    public var lag: Int64?
+}

@@ -1,0 +1,184 @@
+import CRdKafka
+import Logging
+import Synchronization
+
+/// A Kafka producer: idempotent by default, records with key, headers and timestamp, delivery reports as
+/// awaitable results, flush with a timeout, and back-pressure instead of drops when librdkafka's queue is full.
+///
+/// Threading model: a dedicated poll thread serves librdkafka's delivery reports and resumes the waiting `send`
+/// calls; `send` itself never blocks a thread (it suspends when the queue is full until deliveries make room).
+/// `flush` and `close` block on GCD threads, never on the cooperative pool. All methods may be called from any
+/// thread or task, concurrently.
+///
+/// Lifecycle: create, `send` (any number of concurrent calls), `close()` (flushes, then stops the poll thread).
+public final class KafkaProducer: Sendable {
+    private let core: ProducerCore
+    private let client: RDKafkaClient
+    private let pollThread: RDKafkaPollThread
+
+    public init(configuration: KafkaProducerConfiguration,
+                logger: Logger = Logger(label: "qanchor.kafka.producer")) throws(KafkaError) {
+        let core = ProducerCore(logger: logger)
+        let client = try RDKafkaClient(kind: .producer, properties: configuration.librdkafkaProperties,
+                                       sink: core, context: "create producer")
+        self.core = core
+        self.client = client
+        self.pollThread = RDKafkaPollThread(name: "qanchor-kafka-producer", body: {
+            rd_kafka_poll(client.kafka, 100)
+            core.wakeWaitersForRoom()
+        }, finally: {
+            core.failAllPending(KafkaError(code: .destroyed, message: "producer closed before delivery",
+                                           context: "close producer"))
+        })
+    }
+
+    deinit { pollThread.stop() }
+
+    /// Sends one record and returns when the broker acknowledged it (or it failed for good: after
+    /// `messageTimeout`, a fatal error, or a rejected record). Suspends while librdkafka's queue is full.
+    /// Cancelling the calling task does not recall the record.
+    @discardableResult
+    public func send(_ record: KafkaProducerRecord) async throws(KafkaError) -> KafkaDeliveryReport {
+        while true {
+            if let fatal = core.fatal { throw fatal }
+            let outcome = await core.produce(record, on: client.kafka)
+            switch outcome {
+            case .delivered(let report): return report
+            case .failed(let error): throw error
+            case .queueFull: await core.waitForRoom()
+            }
+        }
+    }
+
+    /// Waits until every record sent so far is delivered or failed, at most `timeout`. Throws `.timedOut`
+    /// (retriable) with the number still queued when the time is up — e.g. when the broker is unreachable.
+    public func flush(timeout: Duration) async throws(KafkaError) {
+        let client = self.client
+        try await RDKafkaBlocking.run { () throws(KafkaError) -> Void in
+            let err = rd_kafka_flush(client.kafka, Int32(clamping: timeout.milliseconds))
+            if err.rawValue != 0 {
+                let queued = rd_kafka_outq_len(client.kafka)
+                throw KafkaError(err, context: "flush producer", message: "\(queued) records not delivered within \(timeout)")
+            }
+        }
+    }
+
+    /// Records waiting for delivery (including librdkafka's internal requests).
+    public var queuedCount: Int { Int(rd_kafka_outq_len(client.kafka)) }
+
+    /// Flushes (at most `timeout`), then stops the poll thread. Sends still waiting fail with `.destroyed`.
+    public func close(timeout: Duration = .seconds(30)) async throws(KafkaError) {
+        defer { pollThread.stop() }
+        do {
+            try await flush(timeout: timeout)
+        } catch {
+            pollThread.stop()
+            await pollThread.join()
+            throw error
+        }
+        pollThread.stop()
+        await pollThread.join()
+    }
+}
+
+/// The producer's pending sends and callback target.
+///
+/// Threading: `delivery` runs on whichever thread polls (the poll thread, or a flushing GCD thread); all state is
+/// behind one mutex.
+final class ProducerCore: RDKafkaEventSink, @unchecked Sendable {
+    enum Outcome: Sendable {
+        case delivered(KafkaDeliveryReport)
+        case failed(KafkaError)
+        case queueFull
+    }
+
+    private struct State {
+        var nextID: UInt = 1
+        var pending: [UInt: CheckedContinuation<Outcome, Never>] = [:]
+        var roomWaiters: [CheckedContinuation<Void, Never>] = []
+        var fatal: KafkaError?
+        var closed = false
+    }
+
+    private let state = Mutex(State())
+
+    var fatal: KafkaError? { state.withLock { $0.fatal } }
+
+    func produce(_ record: KafkaProducerRecord, on kafka: OpaquePointer) async -> Outcome {
+        await withCheckedContinuation { continuation in
+            let id: UInt? = state.withLock { s in
+                if s.closed { return nil }
+                let id = s.nextID
+                s.nextID += 1
+                s.pending[id] = continuation
+                return id
+            }
+            guard let id else {
+                continuation.resume(returning: .failed(KafkaError(code: .destroyed, message: "producer is closed",
+                                                                  context: "send to \(record.topic)")))
+                return
+            }
+            let err = RDKafkaProduce.produce(record, opaque: id, on: kafka)
+            guard err.rawValue != 0 else { return }  // the delivery report resumes the continuation
+            guard let continuation = state.withLock({ $0.pending.removeValue(forKey: id) }) else { return }
+            if err.rawValue == RD_KAFKA_RESP_ERR__QUEUE_FULL.rawValue {
+                continuation.resume(returning: .queueFull)
+            } else {
+                continuation.resume(returning: .failed(KafkaError(err, context: "send to \(record.topic)")))
+            }
+        }
+    }
+
+    /// Suspends until the poll thread served deliveries (which makes room in the queue).
+    func waitForRoom() async {
+        await withCheckedContinuation { continuation in
+            let closed = state.withLock { s -> Bool in
+                if s.closed { return true }
+                s.roomWaiters.append(continuation)
+                return false
+            }
+            if closed { continuation.resume() }
+        }
+    }
+
+    func wakeWaitersForRoom() {
+        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            defer { s.roomWaiters.removeAll() }
+            return s.roomWaiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func failAllPending(_ error: KafkaError) {
+        let (pending, waiters) = state.withLock { s in
+            s.closed = true
+            defer { s.pending.removeAll(); s.roomWaiters.removeAll() }
+            return (Array(s.pending.values), s.roomWaiters)
+        }
+        for continuation in pending { continuation.resume(returning: .failed(error)) }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    override func delivery(_ message: UnsafePointer<rd_kafka_message_t>) {
+        let m = message.pointee
+        let id = UInt(bitPattern: m._private)
+        guard let continuation = state.withLock({ $0.pending.removeValue(forKey: id) }) else { return }
+        let topic = m.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
+        if m.err.rawValue != 0 {
+            continuation.resume(returning: .failed(KafkaError(m.err, context: "deliver to \(topic)[\(m.partition)]")))
+            return
+        }
+        var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
+        let timestamp = rd_kafka_message_timestamp(message, &timestampType)
+        continuation.resume(returning: .delivered(KafkaDeliveryReport(
+            topicPartition: KafkaTopicPartition(topic, m.partition), offset: m.offset >= 0 ? m.offset : nil,
+            timestampMs: timestampType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : timestamp)))
+    }
+
+    override func error(_ error: KafkaError) {
+        super.error(error)
+        if error.isFatal {
+            state.withLock { $0.fatal = error }
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// QAnchorKafka: a small Swift layer over librdkafka. See docs/kafka.md.
