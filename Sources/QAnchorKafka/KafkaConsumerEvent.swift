@@ -55,6 +55,6 @@ public struct KafkaPartitionStatistics: Sendable, Hashable {
     public var position: Int64?
     /// The last committed offset (nil if none).
     public var committedOffset: Int64?
-    /// `highWatermark - position` (nil if either is unknown).
+    /// `highWatermark - position`; librdkafka's committed-offset lag when the position is unknown; nil if neither.
     public var lag: Int64?
 }

@@ -18,9 +18,12 @@ extension KafkaConsumerStatistics {
                 guard let id = Int32(key), id >= 0, let p = value as? [String: Any] else { continue }
                 let fetching = (p["fetch_state"] as? String).map { $0 != "none" } ?? false
                 guard fetching || (p["desired"] as? Bool) == true else { continue }
+                let high = number(p["hi_offset"]), position = number(p["app_offset"])
+                // librdkafka's consumer_lag counts from the committed offset; what operators need is how far the
+                // application's position is behind, so prefer that when both ends are known.
+                let lag = high.flatMap { h in position.map { max(0, h - $0) } } ?? number(p["consumer_lag"])
                 partitions[KafkaTopicPartition(topic, id)] = KafkaPartitionStatistics(
-                    highWatermark: number(p["hi_offset"]), position: number(p["app_offset"]),
-                    committedOffset: number(p["committed_offset"]), lag: number(p["consumer_lag"]))
+                    highWatermark: high, position: position, committedOffset: number(p["committed_offset"]), lag: lag)
             }
         }
         self.partitions = partitions

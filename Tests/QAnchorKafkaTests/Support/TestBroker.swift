@@ -78,18 +78,11 @@ final class LocalBroker: Sendable {
     }
 
     private func run(_ verb: String) throws -> Int32 {
-        let process = Process()
-        process.executableURL = TestBroker.repositoryRoot.appendingPathComponent("ops/dev/broker")
-        process.arguments = [verb]
         var environment = ProcessInfo.processInfo.environment
         environment["QANCHOR_BROKER_PORT"] = String(port)
         environment["QANCHOR_STATE_DIR"] = stateDirectory.path
-        process.environment = environment
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        return process.terminationStatus
+        let script = TestBroker.repositoryRoot.appendingPathComponent("ops/dev/broker").path
+        return try Subprocess.run("/bin/bash", [script, verb], environment: environment).status
     }
 
     private static let startedByUs = Mutex<[LocalBroker]>([])
