@@ -123,13 +123,7 @@ def read_corpus(path):
     return cases
 
 
-def training_lines(corpus):
-    # Training sees the fixed text several times plus the corpus once, so that most corpus words have
-    # sub-word tokens but many are still unknown to WordPiece.
-    return TRAINING_TEXT.strip().split("\n") * 3 + corpus
-
-
-def build_bpe(corpus):
+def build_bpe():
     tok = Tokenizer(models.BPE(dropout=None, unk_token=None, fuse_unk=False, byte_fallback=False))
     tok.normalizer = normalizers.NFC()
     tok.pre_tokenizer = pre_tokenizers.Sequence([
@@ -141,7 +135,8 @@ def build_bpe(corpus):
     trainer = trainers.BpeTrainer(
         vocab_size=1200, min_frequency=2, show_progress=False,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), special_tokens=[])
-    tok.train_from_iterator(training_lines(corpus), trainer=trainer)
+    # Only the fixed training text: the added tokens below must not be learned as BPE tokens.
+    tok.train_from_iterator(TRAINING_TEXT.strip().split("\n") * 3, trainer=trainer)
     # Qwen2 layout: special tokens after the BPE vocabulary, matched on the raw text (normalized=false).
     tok.add_special_tokens([
         AddedToken(t, single_word=False, lstrip=False, rstrip=False, normalized=False, special=True)
@@ -154,7 +149,7 @@ def build_bpe(corpus):
         AddedToken("<lstrip>", lstrip=True, normalized=False, special=False),
         AddedToken("<rstrip>", rstrip=True, normalized=False, special=False),
         AddedToken("qanchor", single_word=True, normalized=True, special=False),
-        AddedToken("café", normalized=True, special=False),
+        AddedToken("añejo", normalized=True, special=False),
     ])
     return tok
 
@@ -302,7 +297,7 @@ def main():
     corpus = read_corpus(os.path.join(out, "corpus.txt"))
 
     toks = {
-        "bpe": build_bpe(corpus),
+        "bpe": build_bpe(),
         "wordpiece": build_wordpiece(lowercase=True, max_chars=100),
         "wordpiece-cased": build_wordpiece(lowercase=False, max_chars=20),
     }
