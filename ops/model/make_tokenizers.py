@@ -314,6 +314,8 @@ def main():
             if name.startswith("wordpiece"):
                 for n in TRUNCATION_LENGTHS:
                     e[f"{name}@{n}"] = encode(tok, text, max_length=n)["ids"]
+        e["bpeDecoded"] = toks["bpe"].decode(e["bpe"]["ids"], skip_special_tokens=False)
+        e["bpeDecodedSkippingSpecial"] = toks["bpe"].decode(e["bpe"]["ids"], skip_special_tokens=True)
         lib, mod = qwen2_pieces(text)
         e["qwen2Pieces"] = lib
         if mod != lib:

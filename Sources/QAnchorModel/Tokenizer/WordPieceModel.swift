@@ -19,14 +19,15 @@ struct WordPieceModel: Sendable {
         var tokens = [String?](repeating: nil, count: (vocabulary.values.max() ?? -1) + 1)
         var initial = ScalarTrie(), continuation = ScalarTrie()
         // Insert in id order so that the result does not depend on dictionary order.
+        // Prefix tests compare scalars: `String.hasPrefix` compares grapheme clusters, and "##ि" or "##️"
+        // (a mark or variation selector after '#') does not start with the cluster "##".
+        let prefix = Array(continuingSubwordPrefix.unicodeScalars)
         for (token, id) in vocabulary.sorted(by: { $0.value < $1.value }) {
             tokens[id] = token
-            initial.insert(token.unicodeScalars, id: Int32(id))
-            if !continuingSubwordPrefix.isEmpty, token.hasPrefix(continuingSubwordPrefix) {
-                let rest = token.unicodeScalars.dropFirst(continuingSubwordPrefix.unicodeScalars.count)
-                if !rest.isEmpty { continuation.insert(rest, id: Int32(id)) }
-            } else if continuingSubwordPrefix.isEmpty {
-                continuation.insert(token.unicodeScalars, id: Int32(id))
+            let scalars = Array(token.unicodeScalars)
+            initial.insert(scalars, id: Int32(id))
+            if scalars.count > prefix.count, scalars.starts(with: prefix) {
+                continuation.insert(scalars[prefix.count...], id: Int32(id))
             }
         }
         self.tokens = tokens
