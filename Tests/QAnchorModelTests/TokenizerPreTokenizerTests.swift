@@ -6,7 +6,7 @@ import Testing
 @Suite struct TokenizerPreTokenizerTests {
     @Test func qwen2SplitMatchesLibrary() throws {
         let goldens = try TokenizerTestData.loadGoldens()
-        for c in goldens.cases + goldens.invalidUTF8 {
+        for c in goldens.textCases + goldens.invalidUTF8 {
             let expected = try #require(c.strings("qwen2Pieces"))
             let scalars = Array(c.text.unicodeScalars)
             var pieces: [String] = []
@@ -15,7 +15,7 @@ import Testing
                 view.append(contentsOf: scalars[r])
                 pieces.append(String(view))
             }
-            #expect(pieces == expected, "case \(c.index): \(c.text.debugDescription)")
+            #expect(pieces == expected, "\(c.label)")
         }
     }
 
@@ -23,13 +23,13 @@ import Testing
     /// goldens record those cases (scalars newer than the library's Unicode 16.0 tables).
     @Test func regexModuleDifferencesAreOnlyNewScalars() throws {
         let goldens = try TokenizerTestData.loadGoldens()
-        let differing = goldens.cases.filter { $0.strings("regexModulePieces") != nil }
+        let differing = goldens.textCases.filter { $0.strings("regexModulePieces") != nil }
         for c in differing {
             let newer = c.text.unicodeScalars.contains { s in
                 guard let age = s.properties.age else { return false }
                 return age.major > TokenizerUnicode.regexUnicodeVersion.major
             }
-            #expect(newer, "case \(c.index) differs between regex and tokenizers without new scalars")
+            #expect(newer, "\(c.label) differs between regex and tokenizers without new scalars")
         }
     }
 

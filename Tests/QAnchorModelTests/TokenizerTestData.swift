@@ -20,6 +20,8 @@ enum TokenizerTestData {
         let text: String
         let object: [String: Any]
 
+        var label: String { "case \(index) \(text.debugDescription)" }
+
         func ids(_ key: String) -> [Int]? {
             if let entry = object[key] as? [String: Any] { return entry["ids"] as? [Int] }
             return object[key] as? [Int]
@@ -34,9 +36,16 @@ enum TokenizerTestData {
     }
 
     struct Goldens {
+        /// The corpus (`corpus.txt`), one case per line.
         let cases: [Case]
+        /// Texts decoded from invalid UTF-8; `utf8Hex` holds the bytes.
         let invalidUTF8: [Case]
+        /// Random strings over a troublesome alphabet.
+        let fuzz: [Case]
         let truncationLengths: [Int]
+
+        /// Corpus and random cases.
+        var textCases: [Case] { cases + fuzz }
     }
 
     static func loadGoldens() throws -> Goldens {
@@ -46,7 +55,7 @@ enum TokenizerTestData {
             let list = try #require(root[key] as? [[String: Any]])
             return try list.enumerated().map { i, o in Case(index: i, text: try #require(o["text"] as? String), object: o) }
         }
-        return Goldens(cases: try cases("cases"), invalidUTF8: try cases("invalid_utf8"),
+        return Goldens(cases: try cases("cases"), invalidUTF8: try cases("invalid_utf8"), fuzz: try cases("fuzz"),
                        truncationLengths: try #require(root["truncation_lengths"] as? [Int]))
     }
 
