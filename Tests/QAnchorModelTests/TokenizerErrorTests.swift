@@ -141,7 +141,7 @@ import Testing
     @Test func nonByteLevelTokenInBPEVocabulary() throws {
         let object = try Self.modifyModel("bpe") { model in
             var vocab = model["vocab"] as! [String: Any]
-            vocab["中"] = 99_999
+            vocab["中"] = 1_300
             model["vocab"] = vocab
         }
         guard case .invalidValue(_, let key, _, let found)? = try Self.loadError(object) else {
@@ -152,7 +152,7 @@ import Testing
     }
 
     @Test func badVocabularyIDs() throws {
-        for bad in [-1, 1.5, "7"] as [Any] {
+        for bad in [-1, 1.5, "7", 3_000_000_000] as [Any] {
             let object = try Self.modifyModel("wordpiece") { model in
                 var vocab = model["vocab"] as! [String: Any]
                 vocab["hello"] = bad

@@ -19,12 +19,7 @@ import Testing
     @Test(arguments: TokenizerTestData.tokenizerNames)
     func tokenStringsMatchLibrary(name: String) throws {
         let tokenizer = try TokenizerTestData.loadTokenizer(name)
-        let added: [AddedToken]
-        switch tokenizer {
-        case .bpe(let t): added = t.addedTokens
-        case .wordPiece(let t): added = t.addedTokens
-        }
-        let stripping = Set(added.filter { $0.lstrip || $0.rstrip }.map(\.id))
+        let stripping = Set(tokenizer.addedTokens.filter { $0.lstrip || $0.rstrip }.map(\.id))
         for c in try TokenizerTestData.loadGoldens().textCases {
             let expected = try #require(c.tokens(name))
             let ids = tokenizer.encode(c.text)

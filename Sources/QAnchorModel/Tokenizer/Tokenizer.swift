@@ -5,7 +5,9 @@ import Foundation
 ///
 /// Immutable; `Sendable`, safe to share between threads.
 public enum Tokenizer: TextTokenizer {
+    /// `model.type == "BPE"`: byte-level BPE (Qwen2).
     case bpe(BPETokenizer)
+    /// `model.type == "WordPiece"`: BERT WordPiece.
     case wordPiece(WordPieceTokenizer)
 
     /// Loads `url`, detecting the model type. Throws `TokenizerError` naming the file and what is wrong
@@ -29,15 +31,40 @@ public enum Tokenizer: TextTokenizer {
         }
     }
 
-    private var base: any TextTokenizer {
+    public var vocabularySize: Int {
         switch self {
-        case .bpe(let t): return t
-        case .wordPiece(let t): return t
+        case .bpe(let t): return t.vocabularySize
+        case .wordPiece(let t): return t.vocabularySize
         }
     }
 
-    public var vocabularySize: Int { base.vocabularySize }
-    public func encode(_ text: String) -> [Int] { base.encode(text) }
-    public func token(forID id: Int) -> String? { base.token(forID: id) }
-    public func id(forToken token: String) -> Int? { base.id(forToken: token) }
+    /// Token ids of `text` (for WordPiece with `[CLS]`/`[SEP]` and no truncation).
+    public func encode(_ text: String) -> [Int] {
+        switch self {
+        case .bpe(let t): return t.encode(text)
+        case .wordPiece(let t): return t.encode(text)
+        }
+    }
+
+    public func token(forID id: Int) -> String? {
+        switch self {
+        case .bpe(let t): return t.token(forID: id)
+        case .wordPiece(let t): return t.token(forID: id)
+        }
+    }
+
+    public func id(forToken token: String) -> Int? {
+        switch self {
+        case .bpe(let t): return t.id(forToken: token)
+        case .wordPiece(let t): return t.id(forToken: token)
+        }
+    }
+
+    /// The added tokens of the file, in file order.
+    public var addedTokens: [AddedToken] {
+        switch self {
+        case .bpe(let t): return t.addedTokens
+        case .wordPiece(let t): return t.addedTokens
+        }
+    }
 }

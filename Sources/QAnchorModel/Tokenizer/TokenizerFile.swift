@@ -77,6 +77,12 @@ struct TokenizerFile {
         if out.isEmpty {
             throw .invalidValue(file: file, key: "model.vocab", expected: "a non-empty vocabulary", found: "an empty object")
         }
+        // Token tables are arrays indexed by id: refuse ids so sparse that they would need absurd memory.
+        let limit = 4 * out.count + 65_536
+        if let (token, id) = out.first(where: { $0.value >= limit }) {
+            throw .invalidValue(file: file, key: "model.vocab[\"\(token)\"]",
+                                expected: "an id below \(limit) (the vocabulary has \(out.count) tokens)", found: "\(id)")
+        }
         return out
     }
 
