@@ -49,6 +49,22 @@ import Testing
         }
     }
 
+    /// A limit below the template's two tokens gives the template alone (our choice; the library would not
+    /// truncate at all): the same ids as the library's limit of 2.
+    @Test func truncationBelowTemplateGivesTemplateOnly() throws {
+        guard case .wordPiece(let tokenizer) = try TokenizerTestData.loadTokenizer("wordpiece") else {
+            Issue.record("wordpiece is not a WordPiece tokenizer")
+            return
+        }
+        #expect(tokenizer.templateTokenCount == 2)
+        for c in try TokenizerTestData.loadGoldens().cases.prefix(10) {
+            let two = try #require(c.ids("wordpiece@2"))
+            #expect(tokenizer.encode(c.text, maxLength: 0) == two)
+            #expect(tokenizer.encode(c.text, maxLength: 1) == two)
+            #expect(tokenizer.encode(c.text, maxLength: -5) == two)
+        }
+    }
+
     /// Invalid UTF-8: Swift's replacement (`String(decoding:)`) must give Python's `decode("utf-8", "replace")`
     /// text, and the ids must match the library's for that text.
     @Test(arguments: TokenizerTestData.tokenizerNames)
