@@ -38,21 +38,25 @@ struct BenchTokenizersCommand: ParsableCommand {
         ]
         let peer = try runPeer(texts)
         for (name, path) in [("bpe", bpe), ("wordpiece", wordpiece)] {
-            let tokenizer = try Tokenizer(contentsOf: URL(fileURLWithPath: path))
-            var ids: [[Int]] = texts.map { tokenizer.encode($0) }  // warm-up, fills the BPE cache
             let clock = ContinuousClock()
+            var loaded: Tokenizer?
+            let loadTime = try clock.measure { loaded = try Tokenizer(contentsOf: URL(fileURLWithPath: path)) }
+            guard let tokenizer = loaded else { throw ValidationError("\(path): not loaded") }
+            var ids: [[Int]] = texts.map { tokenizer.encode($0) }  // warm-up, fills the BPE cache
             let elapsed = clock.measure {
                 for _ in 0..<passes { ids = texts.map { tokenizer.encode($0) } }
             }
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            let seconds = Self.seconds(elapsed)
             let tokens = ids.reduce(0) { $0 + $1.count } * passes
             var entry: [String: Any] = [
                 "seconds": seconds, "texts_per_s": Double(texts.count * passes) / seconds,
                 "tokens_per_s": Double(tokens) / seconds, "mb_per_s": Double(bytes * passes) / seconds / 1e6,
-                "tokens": tokens, "checksum": Self.checksum(ids),
+                "tokens": tokens, "checksum": Self.checksum(ids), "load_seconds": Self.seconds(loadTime),
+                "vocabulary_size": tokenizer.vocabularySize,
             ]
             if let p = peer?[name] as? [String: Any], let batch = p["batch_seconds"] as? Double,
                let loop = p["loop_seconds"] as? Double {
+                entry["peer_load_seconds"] = p["load_seconds"]
                 entry["peer_batch_seconds"] = batch
                 entry["peer_loop_seconds"] = loop
                 entry["speedup_vs_peer_batch"] = batch / seconds
@@ -66,6 +70,10 @@ struct BenchTokenizersCommand: ParsableCommand {
         let json = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys, .prettyPrinted])
         FileHandle.standardOutput.write(json)
         FileHandle.standardOutput.write(Data("\n".utf8))
+    }
+
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
     }
 
     /// Sum over texts of (index + 1) * sum(ids), mod 2^61 (the peer computes the same).

@@ -3,7 +3,7 @@
 
 Reads a JSON list of texts, encodes it `--repeat` times with each tokenizer, single-threaded
 (RAYON_NUM_THREADS=1, so `encode_batch` runs the Rust pipeline on one thread), and prints JSON:
-{"bpe": {"batch_seconds", "loop_seconds", "tokens", "checksum"}, "wordpiece": {...}, "tokenizers_version"}.
+{"bpe": {"load_seconds", "batch_seconds", "loop_seconds", "tokens", "checksum"}, "wordpiece": {...}, "tokenizers_version"}.
 `batch` is `encode_batch` (Rust only); `loop` is one Python `encode` call per text (what a Python service pays).
 `checksum` is the sum over texts of (index + 1) * sum(ids) mod 2^61, to compare ids with the Swift run.
 
@@ -29,7 +29,9 @@ def checksum(all_ids):
 
 
 def bench(path, texts, repeat):
+    start = time.perf_counter()
     tok = Tokenizer.from_file(path)
+    load = time.perf_counter() - start
     tok.encode_batch(texts[:100])  # warm up
     start = time.perf_counter()
     for _ in range(repeat):
@@ -41,7 +43,7 @@ def bench(path, texts, repeat):
     loop = time.perf_counter() - start
     ids = [e.ids for e in encs]
     assert ids == loop_ids
-    return {"batch_seconds": batch, "loop_seconds": loop, "tokens": sum(map(len, ids)) * repeat,
+    return {"load_seconds": load, "batch_seconds": batch, "loop_seconds": loop, "tokens": sum(map(len, ids)) * repeat,
             "checksum": checksum(ids)}
 
 
