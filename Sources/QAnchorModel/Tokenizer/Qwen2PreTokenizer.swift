@@ -5,7 +5,8 @@
 /// and behaviour `Isolated` produces in the `tokenizers` library (Oniguruma). At each position the first
 /// alternative that matches wins (with the backtracking each one implies):
 ///
-/// 1. `'` + s|t|m|d or re|ve|ll, case-insensitively (`ſ` U+017F folds to `s`);
+/// 1. `'` + s|t|m|d or re|ve|ll, case-insensitively (`ſ` U+017F folds to `s`; probing the library with every
+///    scalar found no other non-ASCII fold);
 /// 2. one optional scalar that is not CR, LF, letter or number, then a run of letters;
 /// 3. one number scalar;
 /// 4. an optional U+0020, a run of scalars that are not whitespace, letter or number, then any CR/LF;
