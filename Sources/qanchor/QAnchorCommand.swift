@@ -1,5 +1,6 @@
 import ArgumentParser
 
+/// The `qanchor` binary: the daemon and its tools as subcommands.
 @main
 struct QAnchorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -7,5 +8,16 @@ struct QAnchorCommand: AsyncParsableCommand {
         abstract: "Keeps Query-as-Anchor user embeddings fresh from Kafka event streams.",
         subcommands: [
             KafkaCommand.self,
+            BenchCommand.self,
+        ])
+}
+
+/// `qanchor bench …`: benchmarks that print JSON.
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmarks (JSON to stdout).",
+        subcommands: [
+            BenchTokenizersCommand.self,
         ])
 }
