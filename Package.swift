@@ -54,6 +54,8 @@ let package = Package(
                     linkerSettings: rdkafkaRuntime),
         .testTarget(name: "QAnchorStoreTests", dependencies: ["QAnchorStore"]),
         .testTarget(name: "QAnchorModelTests", dependencies: ["QAnchorModel"]),
+        .testTarget(name: "QAnchorDaemonTests", dependencies: ["QAnchorDaemon", "QAnchorKafka"],
+                    linkerSettings: rdkafkaRuntime),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -186,6 +186,30 @@ struct KafkaMockClusterTests {
         await consumer.close()
     }
 
+    @Test func pausedPartitionsDeliverNothingUntilResumed() async throws {
+        let cluster = try KafkaMockCluster(brokers: 1)
+        let topic = uniqueName("pause")
+        try cluster.createTopic(topic, partitions: 2)
+        let p0 = KafkaTopicPartition(topic, 0), p1 = KafkaTopicPartition(topic, 1)
+        let consumer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(client: Self.client(cluster), groupID: nil))
+        try consumer.assign([p0: .beginning, p1: .beginning])
+        try consumer.pause([p0])
+        let recorder = EventRecorder(consumer)
+        let producer = try Self.producer(cluster)
+        for i in 0..<10 {
+            try await producer.send(KafkaProducerRecord(topic: topic, partition: Int32(i % 2), key: "k", value: [UInt8(i)]))
+        }
+        #expect(await recorder.wait { $0.records.count >= 5 })
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(recorder.records.allSatisfy { $0.topicPartition == p1 })
+        #expect(recorder.records.count == 5)
+        try consumer.resume([p0])
+        #expect(await recorder.wait { $0.records.count >= 10 })
+        #expect(recorder.records.filter { $0.topicPartition == p0 }.map(\.offset) == Array(0..<5))
+        try await producer.close()
+        await consumer.close()
+    }
+
     @Test func invalidPropertyNamesTheKeyNotTheValue() throws {
         var client = KafkaClientConfiguration(bootstrapServers: ["127.0.0.1:1"])
         client.properties = ["sasl.password": "hunter2", "no.such.property": "x"]
