@@ -101,12 +101,8 @@ public final class KafkaConsumer: Sendable {
     public func committed(_ partitions: [KafkaTopicPartition], timeout: Duration = .seconds(10))
         async throws(KafkaError) -> [KafkaTopicPartition: Int64?] {
         let client = self.client
-        return try await RDKafkaBlocking.run { () throws(KafkaError) -> [KafkaTopicPartition: Int64?] in
-            let list = RDKafkaTopicPartitionList(partitions)
-            let err = rd_kafka_committed(client.kafka, list.pointer, Int32(clamping: timeout.milliseconds))
-            if err.rawValue != 0 { throw KafkaError(err, context: "read committed offsets") }
-            if let error = list.firstError(context: "read committed offsets") { throw error }
-            return list.elements.reduce(into: [:]) { $0[$1.topicPartition] = $1.offset >= 0 ? $1.offset : nil }
+        return try await Self.offsetQuery(RDKafkaTopicPartitionList(partitions), context: "read committed offsets") { list in
+            rd_kafka_committed(client.kafka, list, Int32(clamping: timeout.milliseconds))
         }
     }
 
@@ -137,11 +133,21 @@ public final class KafkaConsumer: Sendable {
     public func offsets(forTimes times: [KafkaTopicPartition: Int64], timeout: Duration = .seconds(10))
         async throws(KafkaError) -> [KafkaTopicPartition: Int64?] {
         let client = self.client
+        return try await Self.offsetQuery(RDKafkaTopicPartitionList(times), context: "offsets for times") { list in
+            rd_kafka_offsets_for_times(client.kafka, list, Int32(clamping: timeout.milliseconds))
+        }
+    }
+
+    /// Runs a blocking per-partition offset query off the cooperative pool; negative offsets mean "none".
+    private static func offsetQuery(
+        _ list: sending RDKafkaTopicPartitionList, context: String,
+        _ call: @escaping @Sendable (UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> rd_kafka_resp_err_t
+    ) async throws(KafkaError) -> [KafkaTopicPartition: Int64?] {
+        nonisolated(unsafe) let list = list
         return try await RDKafkaBlocking.run { () throws(KafkaError) -> [KafkaTopicPartition: Int64?] in
-            let list = RDKafkaTopicPartitionList(times)
-            let err = rd_kafka_offsets_for_times(client.kafka, list.pointer, Int32(clamping: timeout.milliseconds))
-            if err.rawValue != 0 { throw KafkaError(err, context: "offsets for times") }
-            if let error = list.firstError(context: "offsets for times") { throw error }
+            let err = call(list.pointer)
+            if err.rawValue != 0 { throw KafkaError(err, context: context) }
+            if let error = list.firstError(context: context) { throw error }
             return list.elements.reduce(into: [:]) { $0[$1.topicPartition] = $1.offset >= 0 ? $1.offset : nil }
         }
     }

@@ -68,16 +68,11 @@ public final class KafkaProducer: Sendable {
 
     /// Flushes (at most `timeout`), then stops the poll thread. Sends still waiting fail with `.destroyed`.
     public func close(timeout: Duration = .seconds(30)) async throws(KafkaError) {
-        defer { pollThread.stop() }
-        do {
-            try await flush(timeout: timeout)
-        } catch {
-            pollThread.stop()
-            await pollThread.join()
-            throw error
-        }
+        let flushed: Result<Void, KafkaError>
+        do { flushed = .success(try await flush(timeout: timeout)) } catch { flushed = .failure(error) }
         pollThread.stop()
         await pollThread.join()
+        try flushed.get()
     }
 }
 

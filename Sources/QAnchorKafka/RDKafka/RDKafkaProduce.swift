@@ -37,20 +37,16 @@ enum RDKafkaProduce {
             v.u.i32 = partition
             values.append(v)
         }
-        if let key = record.key {
-            v = rd_kafka_vu_t()
-            v.vtype = RD_KAFKA_VTYPE_KEY
-            v.u.mem.ptr = copy(key, terminate: false)
-            v.u.mem.size = key.count
+        func appendBytes(_ type: rd_kafka_vtype_t, _ bytes: [UInt8]?) {
+            guard let bytes else { return }
+            var v = rd_kafka_vu_t()
+            v.vtype = type
+            v.u.mem.ptr = copy(bytes, terminate: false)
+            v.u.mem.size = bytes.count
             values.append(v)
         }
-        if let value = record.value {
-            v = rd_kafka_vu_t()
-            v.vtype = RD_KAFKA_VTYPE_VALUE
-            v.u.mem.ptr = copy(value, terminate: false)
-            v.u.mem.size = value.count
-            values.append(v)
-        }
+        appendBytes(RD_KAFKA_VTYPE_KEY, record.key)
+        appendBytes(RD_KAFKA_VTYPE_VALUE, record.value)
         if let timestamp = record.timestampMs {
             v = rd_kafka_vu_t()
             v.vtype = RD_KAFKA_VTYPE_TIMESTAMP
