@@ -1,0 +1,73 @@
+/// One forward pass over a batch of runs that all continue the same cached past.
+struct ForwardPlan {
+    /// Row ranges of the runs in the packed input (each run sees the past and its own earlier rows).
+    let runs: [Range<Int>]
+    /// Past positions every run attends to (the cached state's length).
+    let past: DecoderState
+    /// Where each layer's new K/V rows go: into a new state (prefill) or into scratch (suffixes).
+    let keysOut: (Int) -> UnsafeMutablePointer<Float>
+    let valuesOut: (Int) -> UnsafeMutablePointer<Float>
+    /// Past K/V of each layer (rows [0, past.length)).
+    let pastKeys: (Int) -> UnsafePointer<Float>
+    let pastValues: (Int) -> UnsafePointer<Float>
+    /// Packed rows whose final-norm hidden state is wanted.
+    let outputRows: [Int]
+}
+
+extension Qwen2Decoder {
+    static let attentionBlock = 128
+
+    /// Runs all layers over `x` (`[T, d]`, the packed input embeddings, overwritten with the residual stream) and
+    /// returns the final-norm hidden states of `plan.outputRows`.
+    ///
+    /// Per layer (Qwen2DecoderLayer):  a = RMSNorm(x);  q,k,v = a·Wqkvᵀ + b;  RoPE(q, k);  x += Attn(q, K, V)·Woᵀ;
+    ///                                  a = RMSNorm(x);  x += (silu(a·Wgᵀ) ⊙ a·Wuᵀ)·Wdᵀ.   Output: RMSNorm_final(x).
+    /// When no output is wanted, the last layer stops after writing its K/V (nothing else is observable).
+    func forward(_ x: UnsafeMutablePointer<Float>, rows t: Int, plan: ForwardPlan) -> [[Float]] {
+        let c = configuration, d = c.hiddenSize, qW = c.queryWidth, kvW = c.kvWidth, f = c.intermediateSize
+        let hd = c.headDim, ld = qW + 2 * kvW, p = plan.past.length
+        let longest = plan.runs.map(\.count).max() ?? 0
+        let ws = workspace
+        let a = ws.normed.reserve(t * d), qkv = ws.qkv.reserve(t * ld), att = ws.attention.reserve(t * qW)
+        let gu = ws.gateUp.reserve(t * 2 * f), h = ws.hidden.reserve(t * f)
+        let scores = ws.scores.reserve(Self.attentionBlock * (p + longest))
+        let cos = ws.cos.reserve(longest * hd / 2), sin = ws.sin.reserve(longest * hd / 2)
+        rotary.fill(first: p, count: longest, cos: cos, sin: sin)
+
+        for (l, lw) in weights.layers.enumerated() {
+            rmsNorm(x, rows: t, d: d, weight: lw.inputNorm.data, eps: c.rmsNormEps, into: a)
+            linear(a, rows: t, inFeatures: d, weight: lw.qkvWeight, bias: lw.qkvBias, into: qkv)
+            let keysOut = plan.keysOut(l), valuesOut = plan.valuesOut(l)
+            for run in plan.runs {
+                for (i, r) in run.enumerated() {
+                    let row = qkv + r * ld, half = hd / 2
+                    applyRoPE(row, heads: c.heads, headDim: hd, cos: cos + i * half, sin: sin + i * half)
+                    applyRoPE(row + qW, heads: c.kvHeads, headDim: hd, cos: cos + i * half, sin: sin + i * half)
+                    (keysOut + r * kvW).update(from: row + qW, count: kvW)
+                    (valuesOut + r * kvW).update(from: row + qW + kvW, count: kvW)
+                }
+            }
+            if l == c.layers - 1 && plan.outputRows.isEmpty { break }
+            for run in plan.runs {
+                let sources = AttentionSources(pastKeys: plan.pastKeys(l), pastValues: plan.pastValues(l), pastLength: p,
+                                               ownKeys: keysOut + run.lowerBound * kvW,
+                                               ownValues: valuesOut + run.lowerBound * kvW)
+                causalAttention(q: qkv + run.lowerBound * ld, ldq: ld, n: run.count, sources: sources,
+                                heads: c.heads, kvHeads: c.kvHeads, headDim: hd,
+                                out: att + run.lowerBound * qW, ldo: qW, scores: scores, block: Self.attentionBlock)
+            }
+            linear(att, rows: t, inFeatures: qW, weight: lw.outputWeight, bias: nil, into: x, accumulate: true)
+            rmsNorm(x, rows: t, d: d, weight: lw.postAttentionNorm.data, eps: c.rmsNormEps, into: a)
+            linear(a, rows: t, inFeatures: d, weight: lw.gateUpWeight, bias: nil, into: gu)
+            swiGLU(gu, rows: t, f: f, into: h)
+            linear(h, rows: t, inFeatures: f, weight: lw.downWeight, bias: nil, into: x, accumulate: true)
+        }
+        return plan.outputRows.map { r in
+            var out = [Float](repeating: 0, count: d)
+            out.withUnsafeMutableBufferPointer { o in
+                rmsNorm(x + r * d, rows: 1, d: d, weight: weights.finalNorm.data, eps: c.rmsNormEps, into: o.baseAddress!)
+            }
+            return out
+        }
+    }
+}
