@@ -15,7 +15,8 @@ struct ForwardPlan {
 }
 
 extension Qwen2Decoder {
-    static let attentionBlock = 128
+    /// Stacked query rows (positions × heads per KV head) per attention block.
+    static let attentionBlockQueries = 1024
 
     /// Runs all layers over `x` (`[T, d]`, the packed input embeddings, overwritten with the residual stream) and
     /// returns the final-norm hidden states of `plan.outputRows`.
@@ -30,7 +31,11 @@ extension Qwen2Decoder {
         let ws = workspace
         let a = ws.normed.reserve(t * d), qkv = ws.qkv.reserve(t * ld), att = ws.attention.reserve(t * qW)
         let gu = ws.gateUp.reserve(t * 2 * f), h = ws.hidden.reserve(t * f)
-        let scores = ws.scores.reserve(Self.attentionBlock * (p + longest))
+        let threads = BLAS.threads
+        let blockRows = max(16, Self.attentionBlockQueries / (c.heads / c.kvHeads))
+        let sizes = AttentionScratch.floats(rows: t, past: p, heads: c.heads / c.kvHeads, headDim: hd, blockRows: blockRows)
+        let scratch = AttentionScratch(queries: ws.stackedQueries.reserve(sizes.queries),
+                                       outputs: ws.stackedOutputs.reserve(sizes.outputs), scores: ws.scores.reserve(sizes.scores))
         let cos = ws.cos.reserve(longest * hd / 2), sin = ws.sin.reserve(longest * hd / 2)
         rotary.fill(first: p, count: longest, cos: cos, sin: sin)
 
@@ -48,18 +53,17 @@ extension Qwen2Decoder {
                 }
             }
             if l == c.layers - 1 && plan.outputRows.isEmpty { break }
-            for run in plan.runs {
-                let sources = AttentionSources(pastKeys: plan.pastKeys(l), pastValues: plan.pastValues(l), pastLength: p,
-                                               ownKeys: keysOut + run.lowerBound * kvW,
-                                               ownValues: valuesOut + run.lowerBound * kvW)
-                causalAttention(q: qkv + run.lowerBound * ld, ldq: ld, n: run.count, sources: sources,
-                                heads: c.heads, kvHeads: c.kvHeads, headDim: hd,
-                                out: att + run.lowerBound * qW, ldo: qW, scores: scores, block: Self.attentionBlock)
-            }
+            let sources = AttentionSources(pastKeys: plan.pastKeys(l), pastValues: plan.pastValues(l), pastLength: p,
+                                           ownKeys: keysOut, ownValues: valuesOut)
+            groupedCausalAttention(q: qkv, ldq: ld, runs: plan.runs, sources: sources, heads: c.heads,
+                                   kvHeads: c.kvHeads, headDim: hd, out: att, ldo: qW, scratch: scratch,
+                                   blockRows: blockRows, threads: threads)
             linear(att, rows: t, inFeatures: qW, weight: lw.outputWeight, bias: nil, into: x, accumulate: true)
             rmsNorm(x, rows: t, d: d, weight: lw.postAttentionNorm.data, eps: c.rmsNormEps, into: a)
             linear(a, rows: t, inFeatures: d, weight: lw.gateUpWeight, bias: nil, into: gu)
-            swiGLU(gu, rows: t, f: f, into: h)
+            parallelFor(t, parts: threads) { rows in
+                swiGLU(gu + rows.lowerBound * 2 * f, rows: rows.count, f: f, into: h + rows.lowerBound * f)
+            }
             linear(h, rows: t, inFeatures: f, weight: lw.downWeight, bias: nil, into: x, accumulate: true)
         }
         return plan.outputRows.map { r in

@@ -26,7 +26,10 @@ typealias Float16x = SIMD16<Float>
 /// (so exp(−∞) gives ~1e−38, not 0 — callers that need exact zeros do not feed masked entries).
 @inline(__always) func vexp(_ x0: Float16x) -> Float16x {
     let x = x0.clamped(lowerBound: Float16x(repeating: -87.0), upperBound: Float16x(repeating: 88.0))
-    let n = (x * 1.44269504088896341).rounded(.toNearestOrEven)
+    // Round to nearest with the 1.5·2²³ trick: adding it leaves round(v) in the low mantissa bits (|v| < 2²²).
+    let magic = Float16x(repeating: 12_582_912.0)
+    let shifted = x * 1.44269504088896341 + magic
+    let n = shifted - magic
     var r = x - n * 0.693359375
     r = r - n * (-2.12194440e-4)
     var p = Float16x(repeating: 1.9875691500e-4)
@@ -36,8 +39,9 @@ typealias Float16x = SIMD16<Float>
     p = p * r + 1.6666665459e-1
     p = p * r + 5.0000001201e-1
     let e = p * (r * r) + r + 1
-    let bits = (SIMD16<Int32>(truncatingIfNeeded: SIMD16<Int32>(n)) &+ 127) &<< 23
-    return e * unsafeBitCast(bits, to: Float16x.self)
+    // 2ⁿ built from its bits: (n + 127) << 23, with n read back from the shifted float's mantissa.
+    let ni = unsafeBitCast(shifted, to: SIMD16<Int32>.self) &- 0x4B40_0000
+    return e * unsafeBitCast((ni &+ 127) &<< 23, to: Float16x.self)
 }
 
 /// erf(x) as the odd/even rational approximation p(x)/q(x) on [−4, 4] used by Eigen and XLA (erf(±4) = ±1 in fp32).

@@ -1,0 +1,7 @@
+import ArgumentParser
+
+/// `qanchor bench`: benchmarks that print JSON (one subcommand per subsystem).
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "bench", abstract: "Benchmarks (JSON on stdout).",
+                                                    subcommands: [BenchModelCommand.self])
+}
