@@ -102,7 +102,7 @@ public final class BertEncoder: @unchecked Sendable {
             layerNorm(x, rows: rows, d: d, weight: lw.attentionNormWeight.data, bias: lw.attentionNormBias.data,
                       eps: c.layerNormEps, into: h)
             linear(h, rows: rows, inFeatures: d, weight: lw.intermediateWeight, bias: lw.intermediateBias, into: inter)
-            gelu(inter, count: rows * f)
+            parallelFor(rows, parts: BLAS.threads) { r in gelu(inter + r.lowerBound * f, count: r.count * f) }
             linear(inter, rows: rows, inFeatures: f, weight: lw.outputWeight, bias: lw.outputBias, into: x)
             add(h, into: x, count: rows * d)
             layerNorm(x, rows: rows, d: d, weight: lw.outputNormWeight.data, bias: lw.outputNormBias.data,

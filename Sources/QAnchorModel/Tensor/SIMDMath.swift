@@ -21,11 +21,16 @@ typealias Float16x = SIMD16<Float>
     for i in 0..<count { p[i] = v[i] }
 }
 
+/// min(max(x, lo), hi) lane-wise (`SIMD.clamped` is ~10× slower: it does not lower to vector min/max).
+@inline(__always) func clamp(_ x: Float16x, _ lo: Float, _ hi: Float) -> Float16x {
+    pointwiseMin(pointwiseMax(x, Float16x(repeating: lo)), Float16x(repeating: hi))
+}
+
 /// exp(x) = 2^n · exp(r), n = round(x / ln 2), r = x − n·ln 2 split in two parts (Cody–Waite), |r| ≤ ln2 / 2;
 /// exp(r) by the Cephes `expf` polynomial. Relative error ≤ 2 ulp on [−87, 88]; inputs are clamped to that range
 /// (so exp(−∞) gives ~1e−38, not 0 — callers that need exact zeros do not feed masked entries).
 @inline(__always) func vexp(_ x0: Float16x) -> Float16x {
-    let x = x0.clamped(lowerBound: Float16x(repeating: -87.0), upperBound: Float16x(repeating: 88.0))
+    let x = clamp(x0, -87.0, 88.0)
     // Round to nearest with the 1.5·2²³ trick: adding it leaves round(v) in the low mantissa bits (|v| < 2²²).
     let magic = Float16x(repeating: 12_582_912.0)
     let shifted = x * 1.44269504088896341 + magic
@@ -47,7 +52,7 @@ typealias Float16x = SIMD16<Float>
 /// erf(x) as the odd/even rational approximation p(x)/q(x) on [−4, 4] used by Eigen and XLA (erf(±4) = ±1 in fp32).
 /// Absolute error ≤ 2e−7 against the exact function.
 @inline(__always) func verf(_ x0: Float16x) -> Float16x {
-    let x = x0.clamped(lowerBound: Float16x(repeating: -4), upperBound: Float16x(repeating: 4))
+    let x = clamp(x0, -4, 4)
     let x2 = x * x
     var p = Float16x(repeating: -2.72614225801306e-10)
     p = p * x2 + 2.77068142495902e-08
