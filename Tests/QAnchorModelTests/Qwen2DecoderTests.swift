@@ -67,6 +67,9 @@ struct Qwen2GoldenCase {
                 // The same suffix alone against the state gives the same result (batching does not leak).
                 let alone = try d.runSuffixes([suffixes[s]], after: state)
                 expectClose(alone[0], Array(reference[prefixLength...]), "\(model) user \(u) suffix \(s) alone")
+                // Only the readout (last) position requested: the last layer runs on that row only.
+                let readout = try d.runSuffixes(suffixInputs.map { DecoderSuffix(input: $0) }, after: state)
+                expectClose(readout[s], [reference[reference.count - 1]], "\(model) user \(u) suffix \(s) readout")
             }
             // Prefix hidden states from the incremental prefill match the full pass too.
             let (_, prefixHidden) = try d.prefill(userInput, after: preamble, outputPositions: Array(0..<userInput.count))

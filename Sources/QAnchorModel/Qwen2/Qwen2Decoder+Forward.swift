@@ -23,7 +23,8 @@ extension Qwen2Decoder {
     ///
     /// Per layer (Qwen2DecoderLayer):  a = RMSNorm(x);  q,k,v = a·Wqkvᵀ + b;  RoPE(q, k);  x += Attn(q, K, V)·Woᵀ;
     ///                                  a = RMSNorm(x);  x += (silu(a·Wgᵀ) ⊙ a·Wuᵀ)·Wdᵀ.   Output: RMSNorm_final(x).
-    /// When no output is wanted, the last layer stops after writing its K/V (nothing else is observable).
+    /// When no output is wanted, the last layer stops after writing its K/V (nothing else is observable); otherwise
+    /// its output projection and MLP run only on the output rows.
     func forward(_ x: UnsafeMutablePointer<Float>, rows t: Int, plan: ForwardPlan) -> [[Float]] {
         let c = configuration, d = c.hiddenSize, qW = c.queryWidth, kvW = c.kvWidth, f = c.intermediateSize
         let hd = c.headDim, ld = qW + 2 * kvW, p = plan.past.length
@@ -39,6 +40,7 @@ extension Qwen2Decoder {
         let cos = ws.cos.reserve(longest * hd / 2), sin = ws.sin.reserve(longest * hd / 2)
         rotary.fill(first: p, count: longest, cos: cos, sin: sin)
 
+        var final = x, finalRows: [Int] = []
         for (l, lw) in weights.layers.enumerated() {
             rmsNorm(x, rows: t, d: d, weight: lw.inputNorm.data, eps: c.rmsNormEps, into: a)
             linear(a, rows: t, inFeatures: d, weight: lw.qkvWeight, bias: lw.qkvBias, into: qkv)
@@ -58,18 +60,30 @@ extension Qwen2Decoder {
             groupedCausalAttention(q: qkv, ldq: ld, runs: plan.runs, sources: sources, heads: c.heads,
                                    kvHeads: c.kvHeads, headDim: hd, out: att, ldo: qW, scratch: scratch,
                                    blockRows: blockRows, threads: threads)
-            linear(att, rows: t, inFeatures: qW, weight: lw.outputWeight, bias: nil, into: x, accumulate: true)
-            rmsNorm(x, rows: t, d: d, weight: lw.postAttentionNorm.data, eps: c.rmsNormEps, into: a)
-            linear(a, rows: t, inFeatures: d, weight: lw.gateUpWeight, bias: nil, into: gu)
-            parallelFor(t, parts: threads) { rows in
-                swiGLU(gu + rows.lowerBound * 2 * f, rows: rows.count, f: f, into: h + rows.lowerBound * f)
+            // After attention only the output rows matter in the last layer: gather them (and their residual rows).
+            var rows = t, xr = x, ar = UnsafeMutablePointer(att)
+            if l == c.layers - 1 && plan.outputRows.count < t {
+                rows = plan.outputRows.count
+                xr = ws.outputRows.reserve(rows * d)
+                ar = ws.outputAttention.reserve(rows * qW)
+                for (n, r) in plan.outputRows.enumerated() {
+                    (xr + n * d).update(from: x + r * d, count: d)
+                    (ar + n * qW).update(from: att + r * qW, count: qW)
+                }
             }
-            linear(h, rows: t, inFeatures: f, weight: lw.downWeight, bias: nil, into: x, accumulate: true)
+            linear(ar, rows: rows, inFeatures: qW, weight: lw.outputWeight, bias: nil, into: xr, accumulate: true)
+            rmsNorm(xr, rows: rows, d: d, weight: lw.postAttentionNorm.data, eps: c.rmsNormEps, into: a)
+            linear(a, rows: rows, inFeatures: d, weight: lw.gateUpWeight, bias: nil, into: gu)
+            parallelFor(rows, parts: threads) { part in
+                swiGLU(gu + part.lowerBound * 2 * f, rows: part.count, f: f, into: h + part.lowerBound * f)
+            }
+            linear(h, rows: rows, inFeatures: f, weight: lw.downWeight, bias: nil, into: xr, accumulate: true)
+            if l == c.layers - 1 { finalRows = xr == x ? plan.outputRows : Array(0..<rows); final = xr }
         }
-        return plan.outputRows.map { r in
+        return finalRows.map { r in
             var out = [Float](repeating: 0, count: d)
             out.withUnsafeMutableBufferPointer { o in
-                rmsNorm(x + r * d, rows: 1, d: d, weight: weights.finalNorm.data, eps: c.rmsNormEps, into: o.baseAddress!)
+                rmsNorm(final + r * d, rows: 1, d: d, weight: weights.finalNorm.data, eps: c.rmsNormEps, into: o.baseAddress!)
             }
             return out
         }

@@ -7,8 +7,9 @@
 final class Qwen2Workspace: @unchecked Sendable {
     let x = Scratch(), normed = Scratch(), qkv = Scratch(), attention = Scratch(), gateUp = Scratch(), hidden = Scratch()
     let keys = Scratch(), values = Scratch(), scores = Scratch(), cos = Scratch(), sin = Scratch()
-    let stackedQueries = Scratch(), stackedOutputs = Scratch()
+    let stackedQueries = Scratch(), stackedOutputs = Scratch(), outputRows = Scratch(), outputAttention = Scratch()
     var byteCount: Int {
-        [x, normed, qkv, attention, gateUp, hidden, keys, values, scores, cos, sin, stackedQueries, stackedOutputs].reduce(0) { $0 + $1.byteCount }
+        [x, normed, qkv, attention, gateUp, hidden, keys, values, scores, cos, sin, stackedQueries, stackedOutputs, outputRows,
+         outputAttention].reduce(0) { $0 + $1.byteCount }
     }
 }

@@ -52,12 +52,14 @@ func groupedCausalAttention(q: UnsafePointer<Float>, ldq: Int, runs: [Range<Int>
                 sgemm(m: (hi - lo) * group, n: keys, k: hd, a: qs + (lo - r0) * gw, lda: hd,
                       b: ownK + run.lowerBound * kvWidth, ldb: kvWidth, bTransposed: true,
                       c: scores + (lo - r0) * group * width + p, ldc: width, alpha: scale)
-                parallelFor(hi - lo, parts: threads, minimumChunk: 4) { rows in
-                    for i in rows.lowerBound + lo ..< rows.upperBound + lo {
-                        for j in 0..<group {
-                            softmaxRow(scores + ((i - r0) * group + j) * width, valid: p + i - run.lowerBound + 1, width: width)
-                        }
-                    }
+            }
+            // One parallel softmax over the block: stacked row (i, j) sees P past keys and its run's rows up to i.
+            parallelFor(r1 - r0, parts: threads, minimumChunk: 8) { rows in
+                var k = 0
+                for i in r0 + rows.lowerBound ..< r0 + rows.upperBound {
+                    while blockRuns[k].upperBound <= i { k += 1 }
+                    let valid = p + i - blockRuns[k].lowerBound + 1
+                    for j in 0..<group { softmaxRow(scores + ((i - r0) * group + j) * width, valid: valid, width: width) }
                 }
             }
             if p > 0 {
