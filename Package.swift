@@ -8,6 +8,15 @@ import PackageDescription
 let rdkafkaRuntimeDir = ProcessInfo.processInfo.environment["QANCHOR_RDKAFKA_LIBDIR"] ?? "/opt/qanchor/lib"
 let rdkafkaRuntime: [LinkerSetting] = [.unsafeFlags(["-Xlinker", "-rpath", "-Xlinker", rdkafkaRuntimeDir])]
 
+// The engine's SIMD kernels (SIMD16<Float>) need at least AVX2/FMA: Swift's x86-64 baseline (SSE2) lowers them
+// ~13× slower. Override with QANCHOR_TARGET_CPU (e.g. "native", "znver4"); ignored on other architectures.
+#if arch(x86_64)
+let modelTargetCPU: [SwiftSetting] = [.unsafeFlags(["-target-cpu",
+    ProcessInfo.processInfo.environment["QANCHOR_TARGET_CPU"] ?? "haswell"])]
+#else
+let modelTargetCPU: [SwiftSetting] = []
+#endif
+
 let package = Package(
     name: "qanchor",
     platforms: [.macOS(.v15)],
@@ -39,7 +48,7 @@ let package = Package(
         .target(name: "QAnchorModel", dependencies: [
             "CCBLAS",
             .product(name: "Logging", package: "swift-log"),
-        ]),
+        ], swiftSettings: modelTargetCPU),
         .target(name: "QAnchorDaemon", dependencies: [
             "QAnchorKafka", "QAnchorStore", "QAnchorModel",
             .product(name: "Logging", package: "swift-log"),

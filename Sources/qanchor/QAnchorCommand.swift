@@ -11,13 +11,3 @@ struct QAnchorCommand: AsyncParsableCommand {
             BenchCommand.self,
         ])
 }
-
-/// `qanchor bench …`: benchmarks that print JSON.
-struct BenchCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "bench",
-        abstract: "Benchmarks (JSON to stdout).",
-        subcommands: [
-            BenchTokenizersCommand.self,
-        ])
-}

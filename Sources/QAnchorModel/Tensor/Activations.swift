@@ -1,0 +1,24 @@
+// Element-wise activations.
+
+/// GELU, exact (erf) form as torch.nn.functional.gelu: y = x · ½ · (1 + erf(x / √2)), in place over `count` floats.
+func gelu(_ x: UnsafeMutablePointer<Float>, count: Int) {
+    mapVectors(x, x, count) { v in v * 0.5 * (1 + verf(v * 0.70710678118654752)) }
+}
+
+/// SwiGLU for Qwen2's MLP over `rows` rows of `gu: [rows, 2F]` (gate in columns [0, F), up in [F, 2F)):
+/// h[r, j] = silu(gate) · up = gate / (1 + exp(−gate)) · up, written into `h: [rows, F]`.
+func swiGLU(_ gu: UnsafePointer<Float>, rows: Int, f: Int, into h: UnsafeMutablePointer<Float>) {
+    for r in 0..<rows {
+        let gate = gu + r * 2 * f, up = gate + f, out = h + r * f
+        var i = 0
+        while i + 16 <= f {
+            let g = loadVector(gate + i)
+            storeVector(g / (1 + vexp(-g)) * loadVector(up + i), out + i)
+            i += 16
+        }
+        if i < f {
+            let n = f - i, g = loadPartial(gate + i, n)
+            storePartial(g / (1 + vexp(-g)) * loadPartial(up + i, n), out + i, n)
+        }
+    }
+}

@@ -1,0 +1,59 @@
+import CCBLAS
+
+/// The OpenBLAS runtime the engine multiplies matrices with.
+///
+/// OpenBLAS keeps a process-wide thread pool; `setThreads` changes it for every caller in the process.
+/// Threading: the functions here may be called from any thread, but engines call `sgemm` one call at a time.
+public enum BLAS {
+    /// Sets the number of OpenBLAS worker threads (process-wide). Values < 1 are treated as 1.
+    public static func setThreads(_ count: Int) {
+        openblas_set_num_threads(Int32(max(1, count)))
+    }
+
+    /// The number of OpenBLAS worker threads currently configured.
+    public static var threads: Int { Int(openblas_get_num_threads()) }
+
+    /// The kernel set OpenBLAS picked for this CPU (e.g. "Haswell", "Cooperlake"); it depends on
+    /// `OPENBLAS_CORETYPE` at load time.
+    public static var coreName: String {
+        guard let name = openblas_get_corename() else { return "unknown" }
+        return String(cString: name)
+    }
+
+    /// The build configuration string of the loaded OpenBLAS.
+    public static var config: String {
+        guard let text = openblas_get_config() else { return "unknown" }
+        return String(cString: text)
+    }
+}
+
+/// `C[M,N] = alpha * A[M,K] · op(B) + beta * C`, row-major, where `op(B) = Bᵀ` when `bTransposed` (B stored as
+/// `[N,K]`, the layout of a PyTorch Linear weight) else `B` (`[K,N]`). `lda/ldb/ldc` are row strides in floats.
+@inline(__always)
+func sgemm(m: Int, n: Int, k: Int,
+           a: UnsafePointer<Float>, lda: Int,
+           b: UnsafePointer<Float>, ldb: Int, bTransposed: Bool,
+           c: UnsafeMutablePointer<Float>, ldc: Int,
+           alpha: Float = 1, beta: Float = 0) {
+    if m == 0 || n == 0 { return }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, bTransposed ? CblasTrans : CblasNoTrans,
+                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+}
+
+/// Linear layer: `y[T, O] = x[T, I] · Wᵀ + b` with `W: [O, I]` (PyTorch layout, used by sgemm as-is) and an optional
+/// bias `b: [O]`. With `accumulate`, adds into `y` instead (`y += x · Wᵀ`, used for residual connections).
+func linear(_ x: UnsafePointer<Float>, rows: Int, inFeatures: Int,
+            weight: Tensor, bias: Tensor?, into y: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
+    let outFeatures = weight.shape[0]
+    var beta: Float = accumulate ? 1 : 0
+    if let bias {
+        // y starts as the bias rows, then sgemm adds x·Wᵀ (the order PyTorch's addmm uses).
+        for r in 0..<rows {
+            let row = y + r * outFeatures
+            if accumulate { add(bias.data, into: row, count: outFeatures) } else { row.update(from: bias.data, count: outFeatures) }
+        }
+        beta = 1
+    }
+    sgemm(m: rows, n: outFeatures, k: inFeatures, a: x, lda: inFeatures, b: weight.data, ldb: inFeatures,
+          bTransposed: true, c: y, ldc: outFeatures, beta: beta)
+}

@@ -1,0 +1,54 @@
+import Foundation
+
+/// A heap block of `Float`s aligned to 64 bytes (one cache line, one AVX-512 register), owned by this object.
+///
+/// Invariants: `count >= 0`; `base` points at `count` initialised floats (zero-filled at creation) and stays valid
+/// until the buffer is released. Threading: the buffer itself has no synchronisation. Weight buffers are written
+/// once while a model loads and only read afterwards, so they may be shared between threads; workspace buffers
+/// belong to one engine and are only touched under that engine's lock.
+public final class FloatBuffer: @unchecked Sendable {
+    /// Number of floats.
+    public let count: Int
+    /// First float (64-byte aligned). Never null, even for `count == 0`.
+    public let base: UnsafeMutablePointer<Float>
+
+    /// Allocates `count` zeroed floats.
+    public init(count: Int) {
+        precondition(count >= 0, "FloatBuffer count must be non-negative")
+        self.count = count
+        let bytes = max(count, 16) * MemoryLayout<Float>.stride
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+        base = raw.bindMemory(to: Float.self, capacity: max(count, 16))
+    }
+
+    /// Allocates a buffer holding a copy of `values`.
+    public convenience init(_ values: [Float]) {
+        self.init(count: values.count)
+        values.withUnsafeBufferPointer { src in
+            if let s = src.baseAddress { base.update(from: s, count: values.count) }
+        }
+    }
+
+    deinit { UnsafeMutableRawPointer(base).deallocate() }
+
+    /// The contents as an array (copies).
+    public func toArray() -> [Float] { Array(UnsafeBufferPointer(start: base, count: count)) }
+}
+
+/// A grow-only scratch buffer: `reserve(n)` returns a pointer to at least `n` floats, reallocating only when the
+/// request exceeds every earlier one. Engines keep one per intermediate so that steady-state calls allocate nothing.
+///
+/// Threading: not synchronised; owned by one engine and used under its lock.
+final class Scratch: @unchecked Sendable {
+    private var buffer = FloatBuffer(count: 0)
+
+    /// Pointer to at least `count` floats. Contents are unspecified (left over from earlier use).
+    func reserve(_ count: Int) -> UnsafeMutablePointer<Float> {
+        if buffer.count < count { buffer = FloatBuffer(count: count) }
+        return buffer.base
+    }
+
+    /// Bytes currently held.
+    var byteCount: Int { buffer.count * MemoryLayout<Float>.stride }
+}

@@ -1,0 +1,146 @@
+import ArgumentParser
+import Foundation
+import QAnchorModel
+
+/// `qanchor bench model`: times the engine on the real model shapes with random weights and prints JSON.
+///
+/// Qwen2 (Qwen2.5-0.5B shape): prefill of `--prefix` positions from embeddings, then `--suffixes` suffixes of
+/// `--suffix-length` positions run batched on that cached prefix. BERT (BERT-base shape): `--texts` texts of
+/// `--tokens` tokens → [CLS] vectors. Each timing is the best of `--repeat` runs after one warm-up run.
+/// Run one model per process (`--model`) so that peak RSS belongs to that model. `ops/bench/model` runs this and
+/// the PyTorch peer side by side and prints the ratios.
+struct BenchModelCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "model",
+                                                    abstract: "Benchmark the inference engine (JSON on stdout).")
+
+    enum Model: String, ExpressibleByArgument, CaseIterable { case qwen2, bert }
+
+    @Option(help: "Which model to run: qwen2 or bert.") var model: Model = .qwen2
+    @Option(help: "OpenBLAS threads.") var threads = 2
+    @Option(help: "Timed runs per measurement (the best is reported).") var `repeat` = 3
+    @Option(help: "Qwen2 prefix positions.") var prefix = 800
+    @Option(help: "Qwen2 suffixes per batch.") var suffixes = 6
+    @Option(help: "Qwen2 positions per suffix.") var suffixLength = 16
+    @Option(help: "BERT texts per batch.") var texts = 64
+    @Option(help: "BERT tokens per text.") var tokens = 32
+
+    func run() throws {
+        BLAS.setThreads(threads)
+        var report: [String: Any] = [
+            "benchmark": "model", "engine": "qanchor", "threads": BLAS.threads, "repeat": self.repeat,
+            "cpu": cpuModel(), "timing": "best of repeat, after one warm-up run",
+            "openblas": ["core": BLAS.coreName, "config": BLAS.config,
+                         "OPENBLAS_CORETYPE": environment("OPENBLAS_CORETYPE"),
+                         "OPENBLAS_L2_SIZE": environment("OPENBLAS_L2_SIZE")],
+        ]
+        switch model {
+        case .qwen2: report["qwen2"] = try benchQwen2()
+        case .bert: report["bert"] = try benchBert()
+        }
+        let data = try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])
+        FileHandle.standardOutput.write(data)
+        FileHandle.standardOutput.write(Data("\n".utf8))
+    }
+
+    private func benchQwen2() throws -> [String: Any] {
+        let c = Qwen2Configuration.qwen25_0_5B
+        let decoder = Qwen2Decoder(randomWeights: c, seed: 7)
+        let d = c.hiddenSize
+        let input = try DecoderInput(width: d, values: Tensor.random(shape: [prefix, d], scale: 0.05, seed: 99).storage.toArray())
+        let suffixBatch = try (0..<suffixes).map { s in
+            DecoderSuffix(input: try DecoderInput(width: d, values: Tensor.random(shape: [suffixLength, d], scale: 0.05,
+                                                                                  seed: 1000 + UInt64(s)).storage.toArray()))
+        }
+        var state = try decoder.prefill(input)                       // warm-up (sizes the workspace)
+        let prefillSeconds = try best { state = try decoder.prefill(input) }
+        _ = try decoder.runSuffixes(suffixBatch, after: state)
+        let suffixSeconds = try best { _ = try decoder.runSuffixes(suffixBatch, after: state) }
+
+        let flops = QwenFlops(c)
+        let prefillFlops = flops.forward(rows: prefix, past: 0)
+        let suffixFlops = Double(suffixes) * flops.forward(rows: suffixLength, past: prefix)
+        let rss = peakRSS()
+        let bound = 1.2 * Double(decoder.weightBytes) + Double(decoder.workspaceBytes + state.byteCount)
+        return [
+            "shape": ["hidden": d, "layers": c.layers, "heads": c.heads, "kv_heads": c.kvHeads,
+                      "ffn": c.intermediateSize, "vocab": c.vocabularySize, "rope_theta": c.ropeTheta],
+            "prefill": ["positions": prefix, "seconds": prefillSeconds, "tokens_per_second": Double(prefix) / prefillSeconds,
+                        "gflop": prefillFlops / 1e9, "gflop_per_second": prefillFlops / prefillSeconds / 1e9],
+            "suffixes": ["count": suffixes, "length": suffixLength, "seconds": suffixSeconds,
+                         "tokens_per_second": Double(suffixes * suffixLength) / suffixSeconds,
+                         "gflop": suffixFlops / 1e9, "gflop_per_second": suffixFlops / suffixSeconds / 1e9,
+                         "fraction_of_prefill": suffixSeconds / prefillSeconds],
+            "weight_bytes": decoder.weightBytes, "workspace_bytes": decoder.workspaceBytes, "kv_cache_bytes": state.byteCount,
+            "peak_rss_bytes": rss, "rss_bound_bytes": Int(bound), "rss_within_bound": Double(rss) <= bound,
+        ]
+    }
+
+    private func benchBert() throws -> [String: Any] {
+        let c = BertConfiguration.base
+        let encoder = BertEncoder(randomWeights: c, seed: 7)
+        var generator = SystemRandomNumberGenerator()
+        let batch = (0..<texts).map { _ in [Int32(101)] + (1..<tokens).map { _ in Int32.random(in: 1000..<29000, using: &generator) } }
+        _ = try encoder.encodeCLS(batch)
+        let seconds = try best { _ = try encoder.encodeCLS(batch) }
+        let d = Double(c.hiddenSize), f = Double(c.intermediateSize), n = Double(texts * tokens)
+        // Nominal FLOPs of the full model (what BertModel computes), so GFLOP/s compares with the peer.
+        let perLayer = 2 * n * (4 * d * d + 2 * d * f) + 4 * Double(texts) * Double(tokens * tokens) * d
+        let flops = perLayer * Double(c.layers)
+        let rss = peakRSS()
+        let bound = 1.2 * Double(encoder.weightBytes) + Double(encoder.workspaceBytes)
+        return [
+            "shape": ["hidden": c.hiddenSize, "layers": c.layers, "heads": c.heads, "ffn": c.intermediateSize, "vocab": c.vocabularySize],
+            "encode": ["texts": texts, "tokens_per_text": tokens, "seconds": seconds,
+                       "texts_per_second": Double(texts) / seconds, "tokens_per_second": n / seconds,
+                       "gflop": flops / 1e9, "gflop_per_second": flops / seconds / 1e9],
+            "weight_bytes": encoder.weightBytes, "workspace_bytes": encoder.workspaceBytes,
+            "peak_rss_bytes": rss, "rss_bound_bytes": Int(bound), "rss_within_bound": Double(rss) <= bound,
+        ]
+    }
+
+    /// Best wall-clock seconds of `repeat` runs.
+    private func best(_ body: () throws -> Void) throws -> Double {
+        var bestSeconds = Double.infinity
+        for _ in 0..<max(1, self.repeat) {
+            let start = DispatchTime.now().uptimeNanoseconds
+            try body()
+            bestSeconds = min(bestSeconds, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        return bestSeconds
+    }
+}
+
+/// Nominal FLOPs of Qwen2 forward passes (matrix products and attention; element-wise work not counted).
+private struct QwenFlops {
+    let c: Qwen2Configuration
+    init(_ c: Qwen2Configuration) { self.c = c }
+
+    /// `rows` new positions after `past` cached ones, causal.
+    func forward(rows: Int, past: Int) -> Double {
+        let d = Double(c.hiddenSize), q = Double(c.queryWidth), kv = Double(c.kvWidth), f = Double(c.intermediateSize)
+        let weights = d * (q + 2 * kv) + q * d + 3 * d * f
+        let keysSeen = Double(rows) * Double(past) + Double(rows * (rows + 1) / 2)
+        return Double(c.layers) * (2 * Double(rows) * weights + 4 * keysSeen * Double(c.heads * c.headDim))
+    }
+}
+
+private func environment(_ name: String) -> String {
+    ProcessInfo.processInfo.environment[name] ?? "unset"
+}
+
+/// Peak resident set size of this process (VmHWM), in bytes.
+private func peakRSS() -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+    for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        let kb = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
+        return kb * 1024
+    }
+    return 0
+}
+
+private func cpuModel() -> String {
+    guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return "unknown" }
+    let name = info.split(separator: "\n").first { $0.hasPrefix("model name") }?.split(separator: ":").last
+    let cores = ProcessInfo.processInfo.activeProcessorCount
+    return "\(name.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown") (\(cores) cores)"
+}
