@@ -1,0 +1,31 @@
+/// One scenario's suffix: the query text (through the manifest's template, tokenised by the backbone tokenizer),
+/// the scenario's soft-prompt vectors, then the readout token. The embedding is read at the last position.
+/// Immutable; built once per process.
+struct ScenarioSuffix: Sendable {
+    let scenario: BundleManifest.Scenario
+    let queryTokens: [Int32]
+    /// `n × D`, row-major.
+    let softPrompt: [Float]
+    let readoutToken: Int32
+
+    var items: [DecoderInputItem] {
+        var out = queryTokens.map { DecoderInputItem.token($0) }
+        let d = softPrompt.isEmpty ? 1 : softPrompt.count / softPromptRows
+        for r in 0..<softPromptRows { out.append(.vector(Array(softPrompt[r * d..<(r + 1) * d]))) }
+        out.append(.token(readoutToken))
+        return out
+    }
+
+    let softPromptRows: Int
+}
+
+/// One scenario's result for one user.
+public struct ScenarioEmbedding: Sendable, Equatable {
+    public var scenario: String
+    /// The projected (and, per the manifest, L2-normalised) embedding.
+    public var embedding: [Float]
+    /// `softmax(u · Pᵀ / τ)` per label, when the scenario has prototypes.
+    public var scores: [String: Float]?
+    /// The final-norm hidden state at the readout token (for diagnostics and tests).
+    public var hidden: [Float]
+}
