@@ -1,0 +1,73 @@
+import Foundation
+import Logging
+
+/// The qanchor state store: the rolling per-user event buffer and its bookkeeping in one LMDB
+/// environment (schema in docs/store.md).
+///
+/// It takes plain values (events with vectors, offsets, refresh records, opaque bytes) and knows nothing
+/// of Kafka or the model.
+///
+/// Invariants:
+/// - everything one call writes is applied in one transaction (ingest: events, dedup and expiry index,
+///   dirty marks, offsets, cache entries — all or nothing);
+/// - per (user, text modality) at most K_m events, all inside the window as of the last write;
+/// - a dirty mark is removed only by the refresh that read that very mark (`generation`).
+///
+/// Threading: `EventStore` is `Sendable`. Reads (`userState`, `dirtyUsers`, `statistics`, …) are
+/// synchronous, short, lock-free LMDB read transactions callable from any thread or task. Writes are
+/// `async`: they are queued to the single writer thread, batched with other writes into one transaction,
+/// and return after the commit (durable by default). Call `close()` once, after all other use.
+public final class EventStore: Sendable {
+    /// The schema version this code writes and reads.
+    public static let schemaVersion: UInt32 = 1
+
+    /// The configuration the store was opened with.
+    public let configuration: StoreConfiguration
+    let environment: LMDBEnvironment
+    let tables: Tables
+    let writer: LMDBWriteQueue
+    let logger: Logger
+
+    /// Opens (creating when absent) the store in `configuration.directory`.
+    ///
+    /// Fails with `StoreError.notAStore` for a foreign or corrupt file, `schemaTooNew` for a store
+    /// written by a newer qanchor and `modalityMismatch` when the modality order changed.
+    public init(configuration: StoreConfiguration, logger: Logger = Logger(label: "qanchor.store")) throws {
+        try configuration.validate()
+        self.configuration = configuration
+        self.logger = logger
+        let environment = try LMDBEnvironment(directory: configuration.directory, options: configuration.environment,
+                                              logger: logger)
+        do {
+            self.tables = try SchemaSetup.openOrCreate(environment, configuration: configuration, logger: logger)
+        } catch {
+            environment.close()
+            throw error
+        }
+        self.environment = environment
+        self.writer = LMDBWriteQueue(environment: environment,
+                                     maxJobsPerTransaction: configuration.maxRequestsPerTransaction, logger: logger)
+    }
+
+    /// Finishes queued writes, stops the writer thread and closes the environment.
+    public func close() {
+        writer.stop()
+        environment.close()
+    }
+
+    /// Forces committed data to disk (meaningful under `noSync` / `noMetaSync`).
+    public func sync() throws { try environment.sync() }
+
+    /// Runs `body` in a read transaction.
+    func read<T>(_ body: (LMDBTransaction) throws -> T) throws -> T { try environment.read(body) }
+
+    /// Queues `body` for the writer thread and returns after its transaction committed.
+    func write<T: Sendable>(_ body: @escaping @Sendable (LMDBTransaction) throws -> T) async throws -> T {
+        try await writer.submit(body)
+    }
+
+    /// The index and schema of the modality named `name`.
+    public func modalityIndex(named name: String) -> Int? {
+        configuration.modalities.firstIndex { $0.name == name }
+    }
+}
