@@ -21,7 +21,7 @@ public final class EventStore: Sendable {
     /// The schema version this code writes and reads.
     public static let schemaVersion: UInt32 = 1
 
-    /// The configuration the store was opened with.
+    /// The configuration the store was opened with (modalities resolved from the store when none were given).
     public let configuration: StoreConfiguration
     let environment: LMDBEnvironment
     let tables: Tables
@@ -34,12 +34,14 @@ public final class EventStore: Sendable {
     /// written by a newer qanchor and `modalityMismatch` when the modality order changed.
     public init(configuration: StoreConfiguration, logger: Logger = Logger(label: "qanchor.store")) throws {
         try configuration.validate()
-        self.configuration = configuration
         self.logger = logger
         let environment = try LMDBEnvironment(directory: configuration.directory, options: configuration.environment,
                                               logger: logger)
         do {
-            self.tables = try SchemaSetup.openOrCreate(environment, configuration: configuration, logger: logger)
+            var resolved = configuration
+            (self.tables, resolved.modalities) = try SchemaSetup.openOrCreate(environment, configuration: configuration,
+                                                                               logger: logger)
+            self.configuration = resolved
         } catch {
             environment.close()
             throw error
@@ -69,5 +71,18 @@ public final class EventStore: Sendable {
     /// The index and schema of the modality named `name`.
     public func modalityIndex(named name: String) -> Int? {
         configuration.modalities.firstIndex { $0.name == name }
+    }
+}
+
+extension EventStore {
+    /// Opens an existing store with the modalities it was created with (for tools: inspect, backup).
+    /// Fails with `notAStore` when `directory` holds no `data.mdb`, so no empty store is created by mistake.
+    public static func openExisting(directory: URL, logger: Logger = Logger(label: "qanchor.store")) throws -> EventStore {
+        guard FileManager.default.fileExists(atPath: directory.appendingPathComponent("data.mdb").path) else {
+            throw StoreError.notAStore(path: directory.path, reason: "no data.mdb")
+        }
+        var config = StoreConfiguration(directory: directory, modalities: [])
+        config.environment.initialMapSize = 1 << 20   // LMDB keeps the larger size recorded in the file
+        return try EventStore(configuration: config, logger: logger)
     }
 }

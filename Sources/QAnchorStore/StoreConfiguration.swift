@@ -6,7 +6,9 @@ public struct StoreConfiguration: Sendable {
     /// The LMDB environment directory (created with mode 0700 when absent).
     public var directory: URL
     /// The modalities, in the order of the model bundle. A modality's position is its index in every
-    /// key and in dirty bitmasks (at most 64); the store remembers the names and refuses a reordering.
+    /// key and in dirty bitmasks (at most 64); the store remembers them and refuses a reordering (new
+    /// modalities may be appended; caps and dimensions may change). Empty = use the stored ones (an
+    /// existing store only; for tools such as `qanchor inspect`).
     public var modalities: [ModalitySchema]
     /// The rolling window: events older than `now − window` are pruned (at ingest and by the sweep).
     public var windowMilliseconds: Int64 = 90 * 86_400_000
@@ -26,8 +28,8 @@ public struct StoreConfiguration: Sendable {
 
     /// Checks the configuration; throws `StoreError.invalidConfiguration` naming the problem.
     public func validate() throws {
-        guard !modalities.isEmpty, modalities.count <= 64 else {
-            throw StoreError.invalidConfiguration("need 1…64 modalities, got \(modalities.count)")
+        guard modalities.count <= 64 else {
+            throw StoreError.invalidConfiguration("at most 64 modalities, got \(modalities.count)")
         }
         var seen = Set<String>()
         for (i, m) in modalities.enumerated() {

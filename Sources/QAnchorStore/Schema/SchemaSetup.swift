@@ -5,7 +5,8 @@ import Logging
 enum SchemaSetup {
     static let magic = "qanchor-store"
 
-    static func openOrCreate(_ env: LMDBEnvironment, configuration: StoreConfiguration, logger: Logger) throws -> Tables {
+    static func openOrCreate(_ env: LMDBEnvironment, configuration: StoreConfiguration, logger: Logger)
+        throws -> (Tables, [ModalitySchema]) {
         let path = env.directory.path
         let txn = try env.beginWrite()
         defer { txn.abort() }
@@ -31,11 +32,15 @@ enum SchemaSetup {
             opened[name] = try env.openDatabase(name, in: txn, create: true)
         }
         let tables = Tables(opened)
-        let names = configuration.modalities.map(\.name)
+        var modalities = configuration.modalities
+        let names = modalities.map(\.name)
         if fresh {
+            guard !modalities.isEmpty else {
+                throw StoreError.invalidConfiguration("\(path) holds no store yet: the modalities must be configured to create one")
+            }
             try txn.put(tables.meta, Array("magic".utf8), Array(magic.utf8))
             try Meta.putU64(txn, tables, "schema_version", UInt64(EventStore.schemaVersion))
-            try txn.put(tables.meta, Array("modalities".utf8), Array(names.joined(separator: "\n").utf8))
+            try txn.put(tables.meta, Array("modalities".utf8), try encode(modalities))
             logger.info("created store", metadata: ["store": "\(path)", "schema": "\(EventStore.schemaVersion)"])
         } else {
             guard let m = try txn.get(tables.meta, Array("magic".utf8)), String(decoding: m, as: UTF8.self) == magic else {
@@ -47,20 +52,41 @@ enum SchemaSetup {
                 throw StoreError.schemaTooNew(path: path, found: UInt32(clamping: version), supported: EventStore.schemaVersion)
             }
             // Older versions would be migrated here; version 1 is the first.
-            let stored = (try txn.get(tables.meta, Array("modalities".utf8))).map { String(decoding: $0, as: UTF8.self) } ?? ""
-            let storedNames = stored.isEmpty ? [] : stored.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-            for (i, s) in storedNames.enumerated() {
-                guard i < names.count else {
-                    throw StoreError.modalityMismatch(path: path, index: i, stored: s, configured: "(none)")
-                }
-                if s != names[i] { throw StoreError.modalityMismatch(path: path, index: i, stored: s, configured: names[i]) }
+            guard let raw = try txn.get(tables.meta, Array("modalities".utf8)) else {
+                throw StoreError.notAStore(path: path, reason: "meta table lacks the modality list")
             }
-            if names.count > storedNames.count {
-                try txn.put(tables.meta, Array("modalities".utf8), Array(names.joined(separator: "\n").utf8))
+            let stored: [ModalitySchema]
+            do {
+                stored = try JSONDecoder().decode([ModalitySchema].self, from: Data(raw))
+            } catch {
+                throw StoreError.corruptRecord(table: "meta", key: "modalities", reason: "\(error)")
+            }
+            if modalities.isEmpty {
+                modalities = stored
+            } else {
+                for (i, s) in stored.enumerated() {
+                    guard i < names.count else {
+                        throw StoreError.modalityMismatch(path: path, index: i, stored: s.name, configured: "(none)")
+                    }
+                    if s.name != names[i] {
+                        throw StoreError.modalityMismatch(path: path, index: i, stored: s.name, configured: names[i])
+                    }
+                    if s.kind != modalities[i].kind {
+                        throw StoreError.modalityMismatch(path: path, index: i, stored: "\(s.name) (\(s.kind.rawValue))",
+                                                          configured: "\(names[i]) (\(modalities[i].kind.rawValue))")
+                    }
+                }
+                if stored != modalities { try txn.put(tables.meta, Array("modalities".utf8), try encode(modalities)) }
             }
         }
         try txn.commit()
-        return tables
+        return (tables, modalities)
+    }
+
+    private static func encode(_ modalities: [ModalitySchema]) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return Array(try encoder.encode(modalities))
     }
 }
 
