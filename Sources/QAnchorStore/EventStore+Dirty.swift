@@ -5,8 +5,8 @@ extension EventStore {
         try read { txn in
             var result: [DirtyUser] = []
             let cursor = try txn.cursor(tables.dirty)
-            var entry = try cursor.seek(atOrAfter: after.map { Keys.user($0) + [0] } ?? [])
-            while let (k, v) = entry, result.count < limit {
+            var entry = try cursor.seek(atOrAfter: after.flatMap { Keys.successor(of: Keys.user($0)) } ?? [])
+            while let (k, _) = entry, result.count < limit {
                 let (user, _) = try Keys.decodeUser(k, table: "dirty")
                 if let partitions, !partitions.contains(user.partition) {
                     // Jump to the next partition's first key.
@@ -14,7 +14,10 @@ extension EventStore {
                     entry = try cursor.seek(atOrAfter: next)
                     continue
                 }
-                result.append(try RecordCoding.decodeDirty(user, v))
+                guard let raw = try txn.get(tables.users, Keys.header(user)), let d = try UserHeader(decoding: raw).dirtyUser(user) else {
+                    throw StoreError.corruptRecord(table: "dirty", key: hex(k), reason: "user \(user) is listed dirty but its header is not")
+                }
+                result.append(d)
                 entry = try cursor.next()
             }
             return result
@@ -27,9 +30,7 @@ extension EventStore {
         let tables = self.tables
         return try await write { txn in
             var ctx = WriteContext(txn: txn, tables: tables)
-            for u in users where try txn.get(tables.users, Keys.user(u)) != nil {
-                ctx.dirty[u, default: 0] |= modalityMask
-            }
+            for u in users where try ctx.header(u) != nil { ctx.markDirty(u, mask: modalityMask) }
             return try ctx.finish(nowMs: nowMs)
         }
     }
@@ -38,6 +39,7 @@ extension EventStore {
     /// are written, and its dirty mark is removed only if it is still the mark that was read
     /// (`observed.generation`). A user dirtied again meanwhile (ingest or expiry during the refresh)
     /// keeps its mark — with the union of modalities — and is listed in `stillDirty`.
+    /// Users the store no longer holds (partition dropped) are skipped.
     public func commitRefresh(_ refreshes: [CompletedRefresh]) async throws -> RefreshCommitResult {
         for (i, r) in refreshes.enumerated() {
             try Self.validate(r.observed.user, item: "refresh #\(i)")
@@ -48,22 +50,26 @@ extension EventStore {
         let tables = self.tables
         return try await write { txn in
             var result = RefreshCommitResult()
+            var ctx = WriteContext(txn: txn, tables: tables)
             for r in refreshes {
-                let key = Keys.user(r.observed.user)
-                try txn.put(tables.users, key, RecordCoding.encodeRefresh(r.record))
-                for (scenario, bytes) in r.outputs {
-                    try txn.put(tables.outputs, Keys.output(r.observed.user, scenario), bytes)
+                let user = r.observed.user
+                guard let header = try ctx.header(user) else { continue }
+                let clean = header.dirtyMask != 0 && header.generation == r.observed.generation
+                try ctx.update(user) { h in
+                    h.refresh = r.record
+                    if clean { h.dirtyMask = 0; h.firstDirtyMs = 0 }
                 }
-                if let v = try txn.get(tables.dirty, key) {
-                    let current = try RecordCoding.decodeDirty(r.observed.user, v)
-                    if current.generation == r.observed.generation {
-                        try txn.delete(tables.dirty, key)
-                        result.cleaned += 1
-                    } else {
-                        result.stillDirty.append(r.observed.user)
-                    }
+                if clean {
+                    try txn.delete(tables.dirty, Keys.user(user))
+                    result.cleaned += 1
+                } else if header.dirtyMask != 0 {
+                    result.stillDirty.append(user)
+                }
+                for (scenario, bytes) in r.outputs {
+                    try txn.put(tables.users, Keys.output(user, scenario), bytes)
                 }
             }
+            _ = try ctx.finish(nowMs: 0)
             return result
         }
     }

@@ -5,7 +5,7 @@ extension EventStore {
     public func sweepExpired(nowMs: Int64, limit: Int = 1000) async throws -> ExpirySweepResult {
         let tables = self.tables
         let cutoff = nowMs - configuration.windowMilliseconds
-        let modalities = configuration.modalities
+        let limit = max(1, limit)
         return try await write { txn in
             var result = ExpirySweepResult()
             var ctx = WriteContext(txn: txn, tables: tables)
@@ -22,31 +22,30 @@ extension EventStore {
                 }
             }
             for k in expired {
-                let key = try k.withUnsafeBytes { try Keys.decodeEvent($0, table: "expiry", offset: 8) }
-                let eventKey = Array(k[8...])
-                guard key.modality < modalities.count else {
-                    throw StoreError.corruptRecord(table: "expiry", key: hex(k), reason: "modality \(key.modality) is not configured")
-                }
-                if modalities[key.modality].kind == .tabular {
-                    let slot = Keys.userModality(key.user, key.modality)
-                    if let v = try txn.get(tables.tabular, slot) {
-                        let head = try RecordCoding.decodeTabularHead(v)
-                        if head.eventID == key.eventID && head.timestampMs == key.timestampMs {
-                            try ctx.removeSnapshot(key.user, modality: key.modality, head: head)
-                            result.removedSnapshots += 1
-                            ctx.markDirty(key.user, modality: key.modality)
-                            continue
-                        }
-                    }
-                    try txn.delete(tables.expiry, k)   // stale index entry
-                } else {
-                    if try txn.get(tables.events, eventKey) != nil {
-                        try ctx.removeEvent(key, keyBytes: eventKey)
+                let item = try k.withUnsafeBytes { try Keys.decodeItem($0, table: "expiry", offset: 8) }
+                switch UserRecordTag(rawValue: item.tag) {
+                case .event?:
+                    let indexKey = Keys.event(item.user, item.modality, item.timestampMs, item.eventID)
+                    if let v = try txn.get(tables.users, indexKey) {
+                        let sequence = try RecordCoding.decodeEventIndex(v).sequence
+                        try ctx.removeEvent(item, indexKey: indexKey, sequence: sequence)
                         result.removedEvents += 1
-                        ctx.markDirty(key.user, modality: key.modality)
+                        ctx.markDirty(item.user, modality: item.modality)
                     } else {
                         try txn.delete(tables.expiry, k)
                     }
+                case .snapshot?:
+                    if let v = try txn.get(tables.users, Keys.snapshot(item.user, item.modality)),
+                       case let head = try RecordCoding.decodeSnapshotHead(v),
+                       head.eventID == item.eventID && head.timestampMs == item.timestampMs {
+                        try ctx.removeSnapshot(item.user, modality: item.modality, head: head)
+                        result.removedSnapshots += 1
+                        ctx.markDirty(item.user, modality: item.modality)
+                    } else {
+                        try txn.delete(tables.expiry, k)
+                    }
+                default:
+                    throw StoreError.corruptRecord(table: "expiry", key: hex(k), reason: "unknown item tag \(item.tag)")
                 }
             }
             result.dirtiedUsers = try ctx.finish(nowMs: nowMs)

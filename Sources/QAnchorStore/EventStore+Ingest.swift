@@ -85,37 +85,32 @@ extension EventStore {
         var ctx = WriteContext(txn: txn, tables: tables)
         let cutoff = batch.nowMs - config.windowMilliseconds
         let encoding = config.vectorEncoding
-        var knownUsers = Set<UserKey>()
-        // Keys inserted by this batch, per (user, modality) touched.
+        // Index keys inserted by this batch, per (user, text modality) touched.
         var inserted: [[UInt8]: (user: UserKey, modality: Int, keys: Set<[UInt8]>)] = [:]
 
         for e in batch.events {
             if e.timestampMs < cutoff { result.outsideWindow += 1; continue }
-            let dedupKey = Keys.dedup(e.user.partition, e.modality, e.eventID)
-            if try txn.get(tables.dedup, dedupKey) != nil { result.duplicates += 1; continue }
-            if knownUsers.insert(e.user).inserted, try txn.get(tables.users, Keys.user(e.user)) == nil {
-                try txn.put(tables.users, Keys.user(e.user), RecordCoding.neverRefreshed)
-            }
-            let eventKey = Keys.event(e.user, e.modality, e.timestampMs, e.eventID)
-            var dedupValue = ByteWriter(capacity: 16 + e.user.userID.utf8.count)
-            dedupValue.short(e.user.userID.utf8); dedupValue.time(e.timestampMs)
+            let dedupKey = Keys.dedup(e.user, e.modality, e.eventID)
+            if try txn.get(tables.users, dedupKey) != nil { result.duplicates += 1; continue }
+            try ctx.ensureUser(e.user)
+            var time = ByteWriter(capacity: 8); time.time(e.timestampMs)
 
             switch e.content {
             case let .text(vector, hash):
-                let blobSize = VectorCodec.encodedSize(count: vector.count, encoding: encoding)
-                try txn.put(tables.events, eventKey, reserving: 1 + hash.count + blobSize) { out in
-                    out[0] = UInt8(hash.count)
-                    for (i, b) in hash.enumerated() { out[1 + i] = b }
-                    VectorCodec.encode(vector, encoding: encoding,
-                                       into: UnsafeMutableRawBufferPointer(rebasing: out[(1 + hash.count)...]))
+                let sequence = try ctx.nextVectorSequence()
+                try txn.put(tables.vectors, Keys.sequence(sequence),
+                            reserving: VectorCodec.encodedSize(count: vector.count, encoding: encoding), append: true) { out in
+                    VectorCodec.encode(vector, encoding: encoding, into: out)
                 }
+                let indexKey = Keys.event(e.user, e.modality, e.timestampMs, e.eventID)
+                try txn.put(tables.users, indexKey, RecordCoding.encodeEventIndex(sequence: sequence, textHash: hash))
+                try txn.put(tables.expiry, Keys.expiry(.event, e.user, e.modality, e.timestampMs, e.eventID), [])
                 ctx.counterDeltas[e.modality, default: 0] += 1
-                let um = Keys.userModality(e.user, e.modality)
-                inserted[um, default: (e.user, e.modality, [])].keys.insert(eventKey)
+                inserted[Keys.eventPrefix(e.user, e.modality), default: (e.user, e.modality, [])].keys.insert(indexKey)
             case let .tabular(features):
-                let slot = Keys.userModality(e.user, e.modality)
-                if let old = try txn.get(tables.tabular, slot) {
-                    let head = try RecordCoding.decodeTabularHead(old)
+                let slot = Keys.snapshot(e.user, e.modality)
+                if let old = try txn.get(tables.users, slot) {
+                    let head = try RecordCoding.decodeSnapshotHead(old)
                     if (head.timestampMs, head.eventID) >= (e.timestampMs, e.eventID) {
                         result.superseded += 1
                         continue
@@ -123,34 +118,41 @@ extension EventStore {
                     try ctx.removeSnapshot(e.user, modality: e.modality, head: head)
                     result.pruned += 1
                 }
-                var value = ByteWriter(capacity: 16 + e.eventID.utf8.count)
+                var value = ByteWriter(capacity: 16 + e.eventID.utf8.count + features.count * 4)
                 value.time(e.timestampMs); value.short(e.eventID.utf8)
                 value.append(VectorCodec.encode(features, encoding: encoding))
-                try txn.put(tables.tabular, slot, value.bytes)
+                try txn.put(tables.users, slot, value.bytes)
+                try txn.put(tables.expiry, Keys.expiry(.snapshot, e.user, e.modality, e.timestampMs, e.eventID), [])
                 ctx.counterDeltas[e.modality, default: 0] += 1
                 ctx.markDirty(e.user, modality: e.modality)
                 result.stored += 1
             }
-            try txn.put(tables.dedup, dedupKey, dedupValue.bytes)
-            try txn.put(tables.expiry, Keys.expiry(e.timestampMs, eventKey), [])
+            try txn.put(tables.users, dedupKey, time.bytes)
         }
 
         // Enforce K_m and the window on every (user, text modality) this batch added to.
         for (prefix, entry) in inserted {
             let cap = config.modalities[entry.modality].cap
             var survivors = entry.keys
-            var doomed: [[UInt8]] = []
-            let cursor = try txn.cursor(tables.events)
-            var kept = 0
-            var current = try cursor.last(withPrefix: prefix)
-            while let (k, _) = current, k.starts(with: prefix) {
-                let key = try Keys.decodeEvent(k, table: "events")
-                if kept < cap && key.timestampMs >= cutoff { kept += 1 } else { doomed.append(Array(k)) }
-                current = try cursor.previous()
+            var doomed: [(key: [UInt8], sequence: UInt64)] = []
+            do {
+                let cursor = try txn.cursor(tables.users)
+                var kept = 0
+                var current = try cursor.last(withPrefix: prefix)
+                while let (k, v) = current, k.starts(with: prefix) {
+                    var r = ByteReader(k, table: "users(event)", offset: prefix.count)
+                    let ts = try r.time("event time")
+                    if kept < cap && ts >= cutoff {
+                        kept += 1
+                    } else {
+                        doomed.append((Array(k), try RecordCoding.decodeEventIndex(v).sequence))
+                    }
+                    current = try cursor.previous()
+                }
             }
-            for keyBytes in doomed {
-                let key = try keyBytes.withUnsafeBytes { try Keys.decodeEvent($0, table: "events") }
-                try ctx.removeEvent(key, keyBytes: keyBytes)
+            for (keyBytes, sequence) in doomed {
+                let item = try keyBytes.withUnsafeBytes { try Keys.decodeItem($0, table: "users(event)") }
+                try ctx.removeEvent(item, indexKey: keyBytes, sequence: sequence)
                 if survivors.remove(keyBytes) != nil { result.superseded += 1 } else {
                     result.pruned += 1
                     ctx.markDirty(entry.user, modality: entry.modality)

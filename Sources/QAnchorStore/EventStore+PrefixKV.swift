@@ -39,8 +39,7 @@ extension EventStore {
             var total = try Meta.counter(txn, tables, "kv/bytes")
             total -= try Self.removePrefixKV(user, txn: txn, tables: tables)
             try txn.put(tables.prefixKV, Keys.user(user), value)
-            var lruValue = ByteWriter(capacity: 8); lruValue.u64(UInt64(value.count))
-            try txn.put(tables.prefixLRU, Keys.lru(tick, user), lruValue.bytes)
+            try txn.put(tables.prefixLRU, Keys.lru(tick, user), [])
             total += value.count
             var evicted = 0
             while total > budget {

@@ -7,27 +7,37 @@ extension EventStore {
     }
 
     func userState(_ user: UserKey, txn: LMDBTransaction) throws -> UserState? {
-        let userKey = Keys.user(user)
-        guard let row = try txn.get(tables.users, userKey) else { return nil }
-        let refresh = try RecordCoding.decodeRefresh(row)
+        guard let raw = try txn.get(tables.users, Keys.header(user)) else { return nil }
+        let header = try UserHeader(decoding: raw)
         var modalities = configuration.modalities.enumerated().map { i, m in
             ModalityState(modality: i, name: m.name, events: [], snapshot: nil)
         }
-        try txn.scan(tables.events, prefix: userKey) { k, v in
-            let key = try Keys.decodeEvent(k, table: "events")
-            guard key.modality < modalities.count else {
-                throw StoreError.corruptRecord(table: "events", key: hex(k), reason: "modality \(key.modality) is not configured")
+        let eventsPrefix = Keys.user(user) + [UserRecordTag.event.rawValue]
+        var indexed: [(item: Keys.ItemKey, sequence: UInt64, hash: [UInt8])] = []
+        try txn.scan(tables.users, prefix: eventsPrefix) { k, v in
+            let item = try Keys.decodeItem(k, table: "users(event)")
+            guard item.modality < modalities.count else {
+                throw StoreError.corruptRecord(table: "users(event)", key: hex(k), reason: "modality \(item.modality) is not configured")
             }
-            modalities[key.modality].events.append(try RecordCoding.decodeEventValue(v, key: key))
+            let (sequence, hash) = try RecordCoding.decodeEventIndex(v)
+            indexed.append((item, sequence, hash))
             return true
         }
+        for (item, sequence, hash) in indexed {
+            guard let blob = try txn.get(tables.vectors, Keys.sequence(sequence)) else {
+                throw StoreError.corruptRecord(table: "vectors", key: "\(sequence)",
+                                               reason: "vector of event \(item.eventID) of \(user) is missing")
+            }
+            let vector = try VectorCodec.decode(blob, table: "vectors", key: "\(sequence)")
+            modalities[item.modality].events.append(
+                StoredEvent(eventID: item.eventID, timestampMs: item.timestampMs, textHash: hash, vector: vector))
+        }
         for (i, m) in configuration.modalities.enumerated() where m.kind == .tabular {
-            if let v = try txn.get(tables.tabular, Keys.userModality(user, i)) {
-                modalities[i].snapshot = try RecordCoding.decodeTabular(v)
+            if let v = try txn.get(tables.users, Keys.snapshot(user, i)) {
+                modalities[i].snapshot = try RecordCoding.decodeSnapshot(v)
             }
         }
-        let dirty = try txn.get(tables.dirty, userKey).map { try RecordCoding.decodeDirty(user, $0) }
-        return UserState(user: user, modalities: modalities, refresh: refresh, dirty: dirty)
+        return UserState(user: user, modalities: modalities, refresh: header.refresh, dirty: header.dirtyUser(user))
     }
 
     /// Finds the partition holding `userID` (one lookup per partition present), or nil.
@@ -35,7 +45,7 @@ extension EventStore {
         try read { txn in
             for p in try partitions(txn: txn) {
                 let key = UserKey(partition: p, userID: userID)
-                if try txn.get(tables.users, Keys.user(key)) != nil { return key }
+                if try txn.get(tables.users, Keys.header(key)) != nil { return key }
             }
             return nil
         }
@@ -62,33 +72,37 @@ extension EventStore {
 
     /// Users of `partition` in key order, after `after` (exclusive), at most `limit`: a page.
     public func users(inPartition partition: Int32, after: UserKey? = nil, limit: Int) throws -> [UserKey] {
-        try read { txn in
-            var result: [UserKey] = []
-            let prefix = Keys.partition(partition)
-            let start = after.map { Keys.user($0) + [0] } ?? prefix
-            let cursor = try txn.cursor(tables.users)
-            var entry = try cursor.seek(atOrAfter: start)
-            while let (k, _) = entry, k.starts(with: prefix), result.count < limit {
-                result.append(try Keys.decodeUser(k, table: "users").0)
-                entry = try cursor.next()
-            }
-            return result
+        try read { txn in try users(inPartition: partition, after: after, limit: limit, txn: txn) }
+    }
+
+    func users(inPartition partition: Int32, after: UserKey?, limit: Int, txn: LMDBTransaction) throws -> [UserKey] {
+        var result: [UserKey] = []
+        let prefix = Keys.partition(partition)
+        let cursor = try txn.cursor(tables.users)
+        // Hop from user range to user range: read one header, then seek past that user's range.
+        var entry = try cursor.seek(atOrAfter: after.flatMap { Keys.successor(of: Keys.user($0)) } ?? prefix)
+        while let (k, _) = entry, k.starts(with: prefix), result.count < limit {
+            let (user, rest) = try Keys.decodeUser(k, table: "users")
+            if rest < k.count && k[rest] == UserRecordTag.header.rawValue { result.append(user) }
+            guard let next = Keys.successor(of: Keys.user(user)) else { break }
+            entry = try cursor.seek(atOrAfter: next)
         }
+        return result
     }
 
     /// The last refresh of `user`, or nil.
     public func refreshRecord(_ user: UserKey) throws -> RefreshRecord? {
         try read { txn in
-            try txn.get(tables.users, Keys.user(user)).flatMap { try RecordCoding.decodeRefresh($0) }
+            try txn.get(tables.users, Keys.header(user)).flatMap { try UserHeader(decoding: $0).refresh }
         }
     }
 
     /// The output records last published for `user`: scenario id → bytes.
     public func publishedOutputs(_ user: UserKey) throws -> [String: [UInt8]] {
         try read { txn in
-            let prefix = Keys.user(user)
+            let prefix = Keys.user(user) + [UserRecordTag.output.rawValue]
             var result: [String: [UInt8]] = [:]
-            try txn.scan(tables.outputs, prefix: prefix) { k, v in
+            try txn.scan(tables.users, prefix: prefix) { k, v in
                 result[String(decoding: k[prefix.count...], as: UTF8.self)] = Array(v)
                 return true
             }

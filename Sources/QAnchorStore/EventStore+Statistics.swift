@@ -17,7 +17,7 @@ extension EventStore {
             return StoreStatistics(
                 schemaVersion: Self.schemaVersion,
                 directory: configuration.directory.path,
-                users: Int(try txn.stat(tables.users).ms_entries),
+                users: try Meta.counter(txn, tables, "count/users"),
                 eventsByModality: events,
                 dirtyUsers: Int(try txn.stat(tables.dirty).ms_entries),
                 contentCacheEntries: Int(try txn.stat(tables.cache).ms_entries),

@@ -19,6 +19,7 @@ struct BenchStoreCommand: AsyncParsableCommand {
     @Option(help: "Durability: durable, noMetaSync, noSync.") var durability = "durable"
     @Option(help: "Users to read back (0 = all users).") var readUsers = 0
     @Option(help: "Reader threads for the read phase.") var readThreads = 1
+    @Option(help: "Ingest batches in flight (the writer commits pending batches together).") var inFlight = 1
     @Option(help: "Working directory (a fresh temporary one when omitted; removed at the end).") var dir: String?
     @Flag(help: "Skip the raw LMDB peer.") var noPeer = false
 
@@ -51,7 +52,8 @@ struct BenchStoreCommand: AsyncParsableCommand {
             "machine": machineDescription(),
             "threads": ["writer": 1, "readers": readThreads, "cores": ProcessInfo.processInfo.activeProcessorCount],
             "workload": ["events": events, "users": users, "modalities": modalities, "dimension": dimension,
-                         "batch": batch, "cap": cap, "durability": durability.rawValue],
+                         "batch": batch, "cap": cap, "durability": durability.rawValue, "in_flight": inFlight,
+                         "event_times": "a stream: rising over the last 30 days, ±60 s jitter"],
             "targets": ["ingest_events_per_s": 100_000, "read_users_per_s": 20_000],
             "results": results,
         ]
@@ -75,19 +77,25 @@ struct BenchStoreCommand: AsyncParsableCommand {
         let store = try EventStore(configuration: config)
         defer { store.close() }
 
-        var ingested = 0
-        var stored = 0
+        let batchSize = batch
+        let batchCount = (w.events + batchSize - 1) / batchSize
+        let window = max(1, inFlight)
         let ingestStart = now()
-        var start = 0
-        while start < w.events {
-            let end = min(start + batch, w.events)
-            let b = IngestBatch(events: (start..<end).map(w.event),
-                                offsets: [SourceOffset(topic: "bench", partition: 0, nextOffset: Int64(end))],
-                                nowMs: w.nowMs)
-            let r = try await store.ingest(b)
-            stored += r.stored
-            ingested += end - start
-            start = end
+        let (ingested, stored) = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
+            var totals = (0, 0)
+            for b in 0..<batchCount {
+                if b >= window, let (n, s) = try await group.next() { totals.0 += n; totals.1 += s }
+                group.addTask {
+                    let start = b * batchSize, end = min(start + batchSize, w.events)
+                    let r = try await store.ingest(IngestBatch(
+                        events: (start..<end).map(w.event),
+                        offsets: [SourceOffset(topic: "bench", partition: Int32(b % window), nextOffset: Int64(end))],
+                        nowMs: w.nowMs))
+                    return (end - start, r.stored)
+                }
+            }
+            for try await (n, s) in group { totals.0 += n; totals.1 += s }
+            return totals
         }
         let ingestSeconds = now() - ingestStart
 
@@ -142,6 +150,7 @@ struct BenchStoreCommand: AsyncParsableCommand {
             "encoding": encoding.rawValue,
             "events_ingested": ingested,
             "events_stored": storedEvents,
+            "events_stored_by_ingest": stored,
             "ingest_seconds": ingestSeconds,
             "ingest_events_per_s": Double(ingested) / ingestSeconds,
             "users_read": totals.0,
@@ -187,7 +196,8 @@ struct BenchStoreCommand: AsyncParsableCommand {
 }
 
 /// Deterministic synthetic events: event n belongs to a pseudo-random user and modality, carries one of
-/// 4096 pre-generated BERT-like vectors (Gaussian, σ ≈ 0.5) and a time inside the last 30 days.
+/// 4096 pre-generated BERT-like vectors (Gaussian, σ ≈ 0.5) and a time that rises with n across the
+/// last 30 days (a stream being consumed or replayed), with up to 2 minutes of jitter.
 struct SyntheticWorkload: Sendable {
     let events: Int
     let users: Int
@@ -213,7 +223,9 @@ struct SyntheticWorkload: Sendable {
         h ^= h >> 29
         let u = Int(h % UInt64(users))
         let m = Int((h >> 20) % UInt64(modalities))
-        let ts = nowMs - Int64((h >> 32) % (30 * 86_400_000))
+        // A stream: times rise with n across the last 30 days, with ±60 s of jitter.
+        let span: Int64 = 30 * 86_400_000
+        let ts = nowMs - span + Int64(Double(n) / Double(events) * Double(span)) + Int64((h >> 32) % 120_000) - 120_000
         var hash = [UInt8](repeating: 0, count: 16)
         withUnsafeBytes(of: UInt64(n).littleEndian) { for i in 0..<8 { hash[i] = $0[i] } }
         return IngestEvent(user: user(u), modality: m, eventID: "e\(n)", timestampMs: ts,

@@ -64,12 +64,14 @@ final class LMDBTransaction {
     }
 
     /// Reserves `size` bytes under `key` and lets `fill` write them in place (no intermediate copy).
-    func put(_ db: LMDBDatabase, _ key: [UInt8], reserving size: Int,
+    /// With `append`, `key` must sort after every key of `db` (`MDB_APPEND`: pages fill completely).
+    func put(_ db: LMDBDatabase, _ key: [UInt8], reserving size: Int, append: Bool = false,
              fill: (UnsafeMutableRawBufferPointer) -> Void) throws(LMDBError) {
         var v = MDB_val(mv_size: size, mv_data: nil)
+        let flags = UInt32(MDB_RESERVE) | (append ? UInt32(MDB_APPEND) : 0)
         let rc = key.withUnsafeBytes { kb -> Int32 in
             var k = MDB_val(mv_size: kb.count, mv_data: UnsafeMutableRawPointer(mutating: kb.baseAddress))
-            return mdb_put(pointer, db.dbi, &k, &v, UInt32(MDB_RESERVE))
+            return mdb_put(pointer, db.dbi, &k, &v, flags)
         }
         try LMDBError.check(rc, "mdb_put(MDB_RESERVE)", "\(db.name) key \(hex(key))")
         fill(UnsafeMutableRawBufferPointer(start: v.mv_data, count: size))

@@ -1,70 +1,72 @@
-/// Value layouts of the schema's records (see docs/store.md).
-enum RecordCoding {
-    // dirty: mask u64 | first-dirty time | generation u64
-    static func encodeDirty(mask: UInt64, firstDirtyMs: Int64, generation: UInt64) -> [UInt8] {
-        var w = ByteWriter(capacity: 24); w.u64(mask); w.time(firstDirtyMs); w.u64(generation); return w.bytes
-    }
+/// A user's header record (`users` at `U|00`): the last refresh and the dirty mark.
+struct UserHeader: Equatable {
+    var refresh: RefreshRecord?
+    /// Bit i = modality i changed since the last refresh; 0 = clean.
+    var dirtyMask: UInt64 = 0
+    var firstDirtyMs: Int64 = 0
+    /// Generation of the last change that dirtied the user (0 = never).
+    var generation: UInt64 = 0
 
-    static func decodeDirty(_ user: UserKey, _ v: UnsafeRawBufferPointer) throws -> DirtyUser {
-        var r = ByteReader(v, table: "dirty")
-        return DirtyUser(user: user, modalityMask: try r.u64("mask"), firstDirtyMs: try r.time("first-dirty time"),
-                         generation: try r.u64("generation"))
-    }
-
-    // users: 0 (never refreshed) | 1, version u64, refreshed time, newest event time, fingerprint (rest)
-    static let neverRefreshed: [UInt8] = [0]
-
-    static func encodeRefresh(_ r: RefreshRecord) -> [UInt8] {
-        var w = ByteWriter(capacity: 32 + r.fingerprint.utf8.count)
-        w.u8(1); w.u64(r.version); w.time(r.refreshedAtMs); w.time(r.newestEventMs); w.append(r.fingerprint.utf8)
+    // flag u8 (1 = has refresh) | version u64 | refreshed time | newest event time |
+    // dirty mask u64 | first-dirty time | generation u64 | fingerprint (rest, UTF-8)
+    func encoded() -> [UInt8] {
+        var w = ByteWriter(capacity: 64 + (refresh?.fingerprint.utf8.count ?? 0))
+        w.u8(refresh == nil ? 0 : 1)
+        w.u64(refresh?.version ?? 0); w.time(refresh?.refreshedAtMs ?? 0); w.time(refresh?.newestEventMs ?? 0)
+        w.u64(dirtyMask); w.time(firstDirtyMs); w.u64(generation)
+        if let refresh { w.append(refresh.fingerprint.utf8) }
         return w.bytes
     }
 
-    static func decodeRefresh(_ v: UnsafeRawBufferPointer) throws -> RefreshRecord? {
-        var r = ByteReader(v, table: "users")
-        switch try r.u8("refresh flag") {
-        case 0: return nil
-        case 1:
-            return RefreshRecord(version: try r.u64("version"), fingerprint: "", refreshedAtMs: try r.time("refreshed time"),
-                                 newestEventMs: try r.time("newest event time"))
-                .with(fingerprint: String(decoding: r.rest(), as: UTF8.self))
-        case let f:
-            throw StoreError.corruptRecord(table: "users", key: hex(v), reason: "unknown refresh flag \(f)")
+    init() {}
+
+    init(decoding v: UnsafeRawBufferPointer) throws {
+        var r = ByteReader(v, table: "users(header)")
+        let flag = try r.u8("refresh flag")
+        guard flag <= 1 else { throw StoreError.corruptRecord(table: "users(header)", key: hex(v), reason: "refresh flag \(flag)") }
+        let version = try r.u64("version"), refreshed = try r.time("refreshed time"), newest = try r.time("newest event time")
+        dirtyMask = try r.u64("dirty mask"); firstDirtyMs = try r.time("first-dirty time"); generation = try r.u64("generation")
+        if flag == 1 {
+            refresh = RefreshRecord(version: version, fingerprint: String(decoding: r.rest(), as: UTF8.self),
+                                    refreshedAtMs: refreshed, newestEventMs: newest)
         }
     }
 
-    // tabular: time | event id (short) | vector blob
-    struct TabularHead {
+    func dirtyUser(_ user: UserKey) -> DirtyUser? {
+        dirtyMask == 0 ? nil : DirtyUser(user: user, modalityMask: dirtyMask, firstDirtyMs: firstDirtyMs, generation: generation)
+    }
+}
+
+/// Value layouts of the other records (see docs/store.md).
+enum RecordCoding {
+    // event index value: vector sequence u64 | text hash (short)
+    static func encodeEventIndex(sequence: UInt64, textHash: [UInt8]) -> [UInt8] {
+        var w = ByteWriter(capacity: 9 + textHash.count); w.u64(sequence); w.short(textHash); return w.bytes
+    }
+
+    static func decodeEventIndex(_ v: UnsafeRawBufferPointer) throws -> (sequence: UInt64, textHash: [UInt8]) {
+        var r = ByteReader(v, table: "users(event)")
+        return (try r.u64("vector sequence"), try r.short("text hash"))
+    }
+
+    // tabular snapshot: time | event id (short) | vector blob
+    struct SnapshotHead {
         var timestampMs: Int64
         var eventID: String
         var blobOffset: Int
     }
 
-    static func decodeTabularHead(_ v: UnsafeRawBufferPointer) throws -> TabularHead {
-        var r = ByteReader(v, table: "tabular")
+    static func decodeSnapshotHead(_ v: UnsafeRawBufferPointer) throws -> SnapshotHead {
+        var r = ByteReader(v, table: "users(snapshot)")
         let ts = try r.time("snapshot time")
         let eid = try r.shortString("event id")
-        return TabularHead(timestampMs: ts, eventID: eid, blobOffset: r.offset)
+        return SnapshotHead(timestampMs: ts, eventID: eid, blobOffset: r.offset)
     }
 
-    static func decodeTabular(_ v: UnsafeRawBufferPointer) throws -> TabularSnapshot {
-        let head = try decodeTabularHead(v)
+    static func decodeSnapshot(_ v: UnsafeRawBufferPointer) throws -> TabularSnapshot {
+        let head = try decodeSnapshotHead(v)
         let features = try VectorCodec.decode(UnsafeRawBufferPointer(rebasing: v[head.blobOffset...]),
-                                              table: "tabular", key: head.eventID)
+                                              table: "users(snapshot)", key: head.eventID)
         return TabularSnapshot(eventID: head.eventID, timestampMs: head.timestampMs, features: features)
-    }
-
-    // events value: text hash (short) | vector blob
-    static func decodeEventValue(_ v: UnsafeRawBufferPointer, key: Keys.EventKey) throws -> StoredEvent {
-        var r = ByteReader(v, table: "events")
-        let hash = try r.short("text hash")
-        let vector = try VectorCodec.decode(r.restView(), table: "events", key: key.eventID)
-        return StoredEvent(eventID: key.eventID, timestampMs: key.timestampMs, textHash: hash, vector: vector)
-    }
-}
-
-extension RefreshRecord {
-    fileprivate func with(fingerprint: String) -> RefreshRecord {
-        var r = self; r.fingerprint = fingerprint; return r
     }
 }
