@@ -27,6 +27,7 @@ public final class EventStore: Sendable {
     let tables: Tables
     let writer: LMDBWriteQueue
     let logger: Logger
+    private let closed = CloseOnce()
 
     /// Opens (creating when absent) the store in `configuration.directory`.
     ///
@@ -51,8 +52,9 @@ public final class EventStore: Sendable {
                                      maxJobsPerTransaction: configuration.maxRequestsPerTransaction, logger: logger)
     }
 
-    /// Finishes queued writes, stops the writer thread and closes the environment.
+    /// Finishes queued writes, stops the writer thread and closes the environment. Idempotent.
     public func close() {
+        guard closed.claim() else { return }
         writer.stop()
         environment.close()
     }
@@ -84,5 +86,18 @@ extension EventStore {
         var config = StoreConfiguration(directory: directory, modalities: [])
         config.environment.initialMapSize = 1 << 20   // LMDB keeps the larger size recorded in the file
         return try EventStore(configuration: config, logger: logger)
+    }
+}
+
+/// A flag that can be claimed once, from any thread.
+final class CloseOnce: @unchecked Sendable {
+    private let lock = NSLock()
+    private var done = false
+
+    func claim() -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        if done { return false }
+        done = true
+        return true
     }
 }

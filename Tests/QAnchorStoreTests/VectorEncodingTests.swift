@@ -1,0 +1,38 @@
+import Foundation
+import Testing
+@testable import QAnchorStore
+
+@Suite struct VectorEncodingTests {
+    @Test func float32IsExact() throws {
+        let v: [Float] = [0, -0, 1e-30, -3.5, .greatestFiniteMagnitude, 0.1]
+        let blob = VectorCodec.encode(v, encoding: .float32)
+        #expect(blob.count == 5 + 4 * v.count)
+        let back = try blob.withUnsafeBytes { try VectorCodec.decode($0, table: "t", key: "k") }
+        #expect(back.map(\.bitPattern) == v.map(\.bitPattern))
+    }
+
+    @Test func float16RoundTripErrorIsWithinHalfAnULP() throws {
+        var rng = SystemRandomNumberGenerator()
+        let v: [Float] = (0..<4096).map { _ in Float.random(in: -8...8, using: &rng) }
+        let blob = VectorCodec.encode(v, encoding: .float16)
+        #expect(blob.count == 5 + 2 * v.count)
+        let back = try blob.withUnsafeBytes { try VectorCodec.decode($0, table: "t", key: "k") }
+        for (x, y) in zip(v, back) where abs(x) >= 6.2e-5 {
+            // binary16 has an 11-bit significand: relative rounding error ≤ 2^-11.
+            #expect(abs(x - y) <= abs(x) * 0x1p-11, "\(x) -> \(y)")
+        }
+        // Exactly representable values survive unchanged.
+        let exact: [Float] = [0.25, -2, 1024, 0.5]
+        let e = try VectorCodec.encode(exact, encoding: .float16).withUnsafeBytes { try VectorCodec.decode($0, table: "t", key: "k") }
+        #expect(e == exact)
+    }
+
+    @Test func malformedBlobsAreReportedNotCrashed() {
+        let cases: [[UInt8]] = [[], [1, 0, 0, 0], [1, 0, 0, 0, 2, 0], [9, 0, 0, 0, 0], [2, 0, 0, 0, 1, 0, 0]]
+        for blob in cases {
+            #expect(throws: StoreError.self) {
+                _ = try blob.withUnsafeBytes { try VectorCodec.decode($0, table: "vectors", key: "7") }
+            }
+        }
+    }
+}
