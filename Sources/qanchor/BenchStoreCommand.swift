@@ -22,6 +22,7 @@ struct BenchStoreCommand: AsyncParsableCommand {
     @Option(help: "Ingest batches in flight (the writer commits pending batches together).") var inFlight = 1
     @Option(help: "Working directory (a fresh temporary one when omitted; removed at the end).") var dir: String?
     @Flag(help: "Skip the raw LMDB peer.") var noPeer = false
+    @Flag(help: "Open the store with MDB_WRITEMAP.") var writeMap = false
 
     func run() async throws {
         guard let durability = Durability(rawValue: durability) else { throw ValidationError("unknown durability \(durability)") }
@@ -52,7 +53,7 @@ struct BenchStoreCommand: AsyncParsableCommand {
             "machine": machineDescription(),
             "threads": ["writer": 1, "readers": readThreads, "cores": ProcessInfo.processInfo.activeProcessorCount],
             "workload": ["events": events, "users": users, "modalities": modalities, "dimension": dimension,
-                         "batch": batch, "cap": cap, "durability": durability.rawValue, "in_flight": inFlight,
+                         "batch": batch, "cap": cap, "durability": durability.rawValue, "in_flight": inFlight, "write_map": writeMap,
                          "event_times": "a stream: rising over the last 30 days, ±60 s jitter"],
             "targets": ["ingest_events_per_s": 100_000, "read_users_per_s": 20_000],
             "results": results,
@@ -73,6 +74,7 @@ struct BenchStoreCommand: AsyncParsableCommand {
             modalities: (0..<w.modalities).map { ModalitySchema(name: "m\($0)", kind: .text, cap: cap, dimension: w.dimension) })
         config.vectorEncoding = encoding
         config.environment.durability = durability
+        config.environment.writeMap = writeMap
         config.environment.initialMapSize = 1 << 30
         let store = try EventStore(configuration: config)
         defer { store.close() }
@@ -144,7 +146,10 @@ struct BenchStoreCommand: AsyncParsableCommand {
             }
         }
         let stats = try store.statistics()
-        let fileBytes = (try? FileManager.default.attributesOfItem(atPath: directory.appendingPathComponent("data.mdb").path)[.size] as? Int) ?? 0
+        // Bytes allocated on disk (the file is sparse under MDB_WRITEMAP).
+        var st = stat()
+        stat(directory.appendingPathComponent("data.mdb").path, &st)
+        let fileBytes = Int(st.st_blocks) * 512
         let storedEvents = stats.eventsByModality.values.reduce(0, +)
         return [
             "encoding": encoding.rawValue,

@@ -27,6 +27,21 @@ import Testing
         #expect(e == exact)
     }
 
+    @Test func fastHalfConversionMatchesTheStandardLibrary() {
+        // Every float whose low 10 bits are a fixed pattern (2^22 values: all exponents, signs, the
+        // mantissa bits that decide rounding, ties included), plus the edges.
+        var mismatches = 0
+        for high in stride(from: UInt32(0), to: 1 << 22, by: 1) {
+            let bits = high << 10 | (high & 0x3FF)
+            let x = Float(bitPattern: bits)
+            if !x.isNaN && halfBits(x) != Float16(x).bitPattern { mismatches += 1 }
+        }
+        #expect(mismatches == 0)
+        for x: Float in [65504, 65519.99, 65520, -65520, 6.1035156e-05, 6.1035153e-05, 0x1p-14, 0x1.002p0, 0x1.001p0, 0x1.003p0] {
+            #expect(halfBits(x) == Float16(x).bitPattern, "\(x)")
+        }
+    }
+
     @Test func malformedBlobsAreReportedNotCrashed() {
         let cases: [[UInt8]] = [[], [1, 0, 0, 0], [1, 0, 0, 0, 2, 0], [9, 0, 0, 0, 0], [2, 0, 0, 0, 1, 0, 0]]
         for blob in cases {

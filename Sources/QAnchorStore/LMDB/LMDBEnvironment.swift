@@ -36,6 +36,7 @@ final class LMDBEnvironment: @unchecked Sendable {
             try LMDBError.check(mdb_env_set_maxdbs(env, MDB_dbi(options.maxDatabases)), "mdb_env_set_maxdbs")
             try LMDBError.check(mdb_env_set_mapsize(env, options.initialMapSize), "mdb_env_set_mapsize", "\(options.initialMapSize) bytes")
             var flags = UInt32(MDB_NOTLS)
+            if options.writeMap { flags |= UInt32(MDB_WRITEMAP) }
             switch options.durability {
             case .durable: break
             case .noMetaSync: flags |= UInt32(MDB_NOMETASYNC)

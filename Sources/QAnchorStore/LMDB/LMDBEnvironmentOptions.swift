@@ -11,6 +11,10 @@ public struct LMDBEnvironmentOptions: Sendable, Equatable {
     public var maxDatabases: Int = 32
     /// Commit durability.
     public var durability: Durability = .durable
+    /// `MDB_WRITEMAP`: the writer modifies pages in the shared map instead of copying them into
+    /// malloc'ed buffers and `pwrite`-ing them at commit. Fewer copies; the data file's apparent size
+    /// becomes the map size (sparse).
+    public var writeMap = false
 
     public init() {}
 }

@@ -2,13 +2,14 @@ import Foundation
 import Logging
 
 /// The single writer of an environment: a dedicated thread that takes every pending write request,
-/// applies them in ONE write transaction (each inside its own nested transaction) and commits once.
+/// applies them in ONE write transaction and commits once.
 ///
 /// Invariants:
 /// - every request is applied at most once in a committed transaction, and its caller is resumed only
 ///   after that transaction committed (durably under the default durability);
-/// - a request whose body throws is rolled back alone (its nested transaction is aborted); the others in
-///   the same commit are unaffected;
+/// - a request whose body throws fails alone: the shared transaction is aborted and every request of
+///   it is re-run in a transaction of its own (so no nested transactions are needed, which keeps
+///   `MDB_WRITEMAP` possible);
 /// - `MDB_MAP_FULL` aborts the whole transaction, grows the map and re-runs every request of the batch,
 ///   so request bodies must be deterministic functions of their input and the database.
 ///
@@ -88,56 +89,52 @@ final class LMDBWriteQueue: @unchecked Sendable {
     }
 
     private func process(_ jobs: [Job]) {
-        var outcomes: [Error?]
-        attempt: while true {
-            outcomes = Array(repeating: nil, count: jobs.count)
-            let parent: LMDBTransaction
-            do {
-                parent = try environment.beginWrite()
-            } catch {
-                for job in jobs { job.finish(error) }
-                return
-            }
-            for (i, job) in jobs.enumerated() {
-                do {
-                    let child = try environment.beginWrite(parent: parent)
-                    do {
-                        try job.apply(child)
-                        try child.commit()
-                    } catch {
-                        child.abort()
-                        throw error
-                    }
-                } catch let error as LMDBError where error.isMapFull {
-                    parent.abort()
-                    if growOrFail(jobs, error) { continue attempt } else { return }
-                } catch {
-                    outcomes[i] = error
-                }
-            }
-            do {
-                try parent.commit()
-            } catch {
-                if error.isMapFull {
-                    if growOrFail(jobs, error) { continue attempt } else { return }
-                }
-                for job in jobs { job.finish(error) }
-                return
-            }
-            break
+        switch commit(jobs) {
+        case .committed:
+            for job in jobs { job.finish(nil) }
+        case let .failed(error) where jobs.count == 1:
+            jobs[0].finish(error)
+        case .failed:
+            // Isolate the failing request: re-run each alone (bodies are deterministic).
+            for job in jobs { process([job]) }
+        case let .fatal(error):
+            for job in jobs { job.finish(error) }
         }
-        for (job, outcome) in zip(jobs, outcomes) { job.finish(outcome) }
     }
 
-    /// Grows the map after `MDB_MAP_FULL`; on failure finishes every job with the error.
-    private func growOrFail(_ jobs: [Job], _ cause: LMDBError) -> Bool {
-        do {
-            try environment.grow()
-            return true
-        } catch {
-            logger.error("LMDB map is full and cannot grow", metadata: ["error": "\(error)", "cause": "\(cause)"])
-            for job in jobs { job.finish(error) }
-            return false
+    private enum Outcome {
+        case committed
+        /// A body threw: the transaction was aborted.
+        case failed(Error)
+        /// No transaction can be made (map cannot grow, environment unusable).
+        case fatal(Error)
+    }
+
+    /// Applies `jobs` in one transaction, growing the map and retrying on `MDB_MAP_FULL`.
+    private func commit(_ jobs: [Job]) -> Outcome {
+        while true {
+            let txn: LMDBTransaction
+            do {
+                txn = try environment.beginWrite()
+            } catch {
+                return .fatal(error)
+            }
+            do {
+                for job in jobs { try job.apply(txn) }
+                try txn.commit()
+                return .committed
+            } catch let error as LMDBError where error.isMapFull {
+                txn.abort()
+                do {
+                    try environment.grow()
+                } catch let growError {
+                    logger.error("LMDB map is full and cannot grow", metadata: ["error": "\(growError)", "cause": "\(error)"])
+                    return .fatal(growError)
+                }
+            } catch {
+                txn.abort()
+                return .failed(error)
+            }
         }
     }
 }

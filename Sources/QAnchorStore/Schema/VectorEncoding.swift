@@ -34,7 +34,7 @@ enum VectorCodec {
             for (i, x) in vector.enumerated() { body.storeBytes(of: x.bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
         case .float16:
             for (i, x) in vector.enumerated() {
-                body.storeBytes(of: Float16(x).bitPattern.littleEndian, toByteOffset: 2 * i, as: UInt16.self)
+                body.storeBytes(of: halfBits(x).littleEndian, toByteOffset: 2 * i, as: UInt16.self)
             }
         }
     }
@@ -80,6 +80,24 @@ enum VectorCodec {
             throw StoreError.corruptRecord(table: table, key: key(), reason: "unknown vector encoding tag \(blob[0])")
         }
     }
+}
+
+/// binary16 bits of `x`, rounded to nearest even — the same result as `Float16(x).bitPattern`, without
+/// the library call (which dominated ingest profiles).
+///
+/// Normal halves (2⁻¹⁴ ≤ |x| < 65520): rebias the exponent (−112 << 23), add 0xFFF plus the lowest kept
+/// mantissa bit (round half to even), keep the top bits: `h = (x + (−112 << 23) + 0xFFF + odd) >> 13`.
+/// Overflow rounds into the infinity pattern 0x7C00 by itself. Zero, subnormals, inf and NaN take
+/// the library path.
+@inline(__always)
+func halfBits(_ x: Float) -> UInt16 {
+    let bits = x.bitPattern
+    let sign = UInt16(truncatingIfNeeded: (bits >> 16) & 0x8000)
+    let magnitude = bits & 0x7FFF_FFFF
+    guard magnitude >= 0x3880_0000 && magnitude < 0x4780_0000 else { return Float16(x).bitPattern }
+    let odd = (magnitude >> 13) & 1
+    let rounded = magnitude &- (112 << 23) &+ 0xFFF &+ odd
+    return sign | UInt16(truncatingIfNeeded: rounded >> 13)
 }
 
 /// All 65 536 binary16 values as Float: decoding is one table load per element.
