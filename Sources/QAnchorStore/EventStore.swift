@@ -59,6 +59,9 @@ public final class EventStore: Sendable {
         environment.close()
     }
 
+    /// Counters of the writer thread (commits, requests, isolated failures, map growths).
+    public var writerStatistics: WriterStatistics { writer.statistics }
+
     /// Forces committed data to disk (meaningful under `noSync` / `noMetaSync`).
     public func sync() throws { try environment.sync() }
 

@@ -18,6 +18,7 @@ import Testing
         }
         let stats = try store.statistics()
         #expect(stats.mapSizeBytes >= 16 * before)
+        #expect(store.writerStatistics.mapGrowths >= 4)
         #expect(stats.eventsByModality["bill"] == 3000)
         #expect(stats.users == 3000)
         #expect(try store.userState(Fixture.user("u9-299"))?.modalities[0].events.first?.vector == Fixture.vector(299))

@@ -29,6 +29,17 @@ final class LMDBWriteQueue: @unchecked Sendable {
     private var stopping = false
     private var stopped = false
     private var thread: Thread?
+    private var counters = WriterStatistics()
+
+    /// Counters since open.
+    var statistics: WriterStatistics {
+        condition.lock(); defer { condition.unlock() }
+        return counters
+    }
+
+    private func count(_ body: (inout WriterStatistics) -> Void) {
+        condition.lock(); body(&counters); condition.unlock()
+    }
 
     init(environment: LMDBEnvironment, maxJobsPerTransaction: Int, logger: Logger) {
         self.environment = environment
@@ -91,11 +102,13 @@ final class LMDBWriteQueue: @unchecked Sendable {
     private func process(_ jobs: [Job]) {
         switch commit(jobs) {
         case .committed:
+            count { $0.commits += 1; $0.requests += jobs.count }
             for job in jobs { job.finish(nil) }
         case let .failed(error) where jobs.count == 1:
             jobs[0].finish(error)
         case .failed:
             // Isolate the failing request: re-run each alone (bodies are deterministic).
+            count { $0.isolations += 1 }
             for job in jobs { process([job]) }
         case let .fatal(error):
             for job in jobs { job.finish(error) }
@@ -127,6 +140,7 @@ final class LMDBWriteQueue: @unchecked Sendable {
                 txn.abort()
                 do {
                     try environment.grow()
+                    count { $0.mapGrowths += 1 }
                 } catch let growError {
                     logger.error("LMDB map is full and cannot grow", metadata: ["error": "\(growError)", "cause": "\(error)"])
                     return .fatal(growError)
@@ -137,6 +151,20 @@ final class LMDBWriteQueue: @unchecked Sendable {
             }
         }
     }
+}
+
+/// What the writer thread has done since the store was opened.
+public struct WriterStatistics: Sendable, Equatable {
+    /// Write transactions committed.
+    public var commits = 0
+    /// Write requests applied by those commits (requests / commits = batching factor).
+    public var requests = 0
+    /// Shared transactions aborted because one request failed (its requests were re-run alone).
+    public var isolations = 0
+    /// Times the map was grown after `MDB_MAP_FULL`.
+    public var mapGrowths = 0
+
+    public init() {}
 }
 
 /// Carries a write body's result from the writer thread to the resumed caller.
