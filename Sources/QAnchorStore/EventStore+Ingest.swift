@@ -74,7 +74,10 @@ extension EventStore {
             throw StoreError.invalidInput(item: item, reason: "\(what) has \(v.count) elements, expected \(dimension)")
         }
         let limit: Float = encoding == .float16 ? 65504 : .greatestFiniteMagnitude
-        if let bad = v.firstIndex(where: { !$0.isFinite || abs($0) > limit }) {
+        // One branch-free pass (NaN fails `<=` too); locate the culprit only when there is one.
+        var allFinite = true
+        v.withUnsafeBufferPointer { for x in $0 { allFinite = allFinite && (abs(x) <= limit) } }
+        if !allFinite, let bad = v.firstIndex(where: { !(abs($0) <= limit) }) {
             throw StoreError.invalidInput(item: item, reason: "\(what)[\(bad)] = \(v[bad]) is not finite in \(encoding.rawValue)")
         }
     }

@@ -179,3 +179,26 @@ import Testing
         #expect(try store.statistics().contentCacheEntries == 1)
     }
 }
+
+@Suite struct ContentCacheTests {
+    @Test func sweepRemovesEntriesNotStoredWithinTheWindow() async throws {
+        let dir = TemporaryDirectory()
+        let store = try Fixture.open(dir.url)
+        defer { store.close() }
+        let old = (0..<5).map { ContentCacheEntry(modality: 0, textHash: [0, UInt8($0)], vector: Fixture.vector($0)) }
+        let fresh = (0..<5).map { ContentCacheEntry(modality: 1, textHash: [1, UInt8($0)], vector: Fixture.vector($0)) }
+        _ = try await store.ingest(IngestBatch(events: [], cacheEntries: old + fresh, nowMs: Fixture.now - 20 * Fixture.day))
+        // Re-storing refreshes the day of the `fresh` entries.
+        _ = try await store.ingest(IngestBatch(events: [], cacheEntries: fresh, nowMs: Fixture.now))
+        var removed = 0, steps = 0
+        while true {
+            let r = try await store.sweepContentCache(nowMs: Fixture.now, limit: 3)
+            removed += r.removed
+            steps += 1
+            if r.wrapped { break }
+        }
+        #expect(removed == 5 && steps == 4)
+        #expect(try store.cachedVectors(modality: 0, textHashes: old.map(\.textHash)).allSatisfy { $0 == nil })
+        #expect(try store.cachedVectors(modality: 1, textHashes: fresh.map(\.textHash)) == fresh.map(\.vector))
+    }
+}
