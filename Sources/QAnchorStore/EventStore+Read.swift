@@ -112,7 +112,10 @@ extension EventStore {
 
     /// Cached vectors for `textHashes` of `modality` (nil where absent), in one read transaction.
     public func cachedVectors(modality: Int, textHashes: [[UInt8]]) throws -> [[Float]?] {
-        try read { txn in
+        guard modality >= 0 && modality < configuration.modalities.count else {
+            throw StoreError.invalidInput(item: "cache lookup", reason: "modality index \(modality) outside 0..<\(configuration.modalities.count)")
+        }
+        return try read { txn in
             try textHashes.map { hash in
                 guard let v = try txn.get(tables.cache, Keys.cache(modality, hash)) else { return nil }
                 var r = ByteReader(v, table: "cache")

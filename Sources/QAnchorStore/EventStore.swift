@@ -52,7 +52,10 @@ public final class EventStore: Sendable {
                                      maxJobsPerTransaction: configuration.maxRequestsPerTransaction, logger: logger)
     }
 
-    /// Finishes queued writes, stops the writer thread and closes the environment. Idempotent.
+    deinit { close() }
+
+    /// Finishes queued writes, stops the writer thread and closes the environment. Idempotent; also
+    /// done when the store is released.
     public func close() {
         guard closed.claim() else { return }
         writer.stop()

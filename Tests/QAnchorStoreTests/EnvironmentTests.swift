@@ -97,10 +97,40 @@ import Testing
     @Test func writesAfterCloseFail() async throws {
         let dir = TemporaryDirectory()
         let store = try Fixture.open(dir.url)
-        store.writer.stop()
+        store.close()
+        store.close()   // idempotent
         await #expect(throws: StoreError.closed) {
             _ = try await store.ingest(IngestBatch(events: [], nowMs: Fixture.now))
         }
-        store.environment.close()
+    }
+}
+
+@Suite struct ReadInputTests {
+    @Test func badLookupsAreAnsweredOrRejectedNeverCrash() async throws {
+        let dir = TemporaryDirectory()
+        let store = try Fixture.open(dir.url)
+        defer { store.close() }
+        _ = try await store.ingest(IngestBatch(events: [Fixture.text(Fixture.user("u"), 0, "e", at: Fixture.now)], nowMs: Fixture.now))
+        let long = String(repeating: "x", count: 300)
+        #expect(try store.locateUser(long) == nil)
+        #expect(try store.refreshRecord(UserKey(partition: 0, userID: long)) == nil)
+        #expect(try store.publishedOutputs(UserKey(partition: 0, userID: long)).isEmpty)
+        #expect(throws: StoreError.self) { try store.userState(UserKey(partition: 0, userID: long)) }
+        #expect(throws: StoreError.self) { try store.cachedVectors(modality: 300, textHashes: [[1]]) }
+        #expect(throws: StoreError.self) { try store.cachedVectors(modality: -1, textHashes: [[1]]) }
+        #expect(try store.dirtyUsers(after: UserKey(partition: 0, userID: long), limit: 10).isEmpty)   // keys sort by length first
+        #expect(try store.dirtyUsers(limit: 10).count == 1)
+        #expect(try await store.markDirty([UserKey(partition: 0, userID: long)], modalityMask: 1, nowMs: Fixture.now) == 0)
+    }
+
+    @Test func aReleasedStoreClosesItself() async throws {
+        let dir = TemporaryDirectory()
+        do {
+            let store = try Fixture.open(dir.url)
+            _ = try await store.ingest(IngestBatch(events: [Fixture.text(Fixture.user("u"), 0, "e", at: Fixture.now)], nowMs: Fixture.now))
+        }
+        let reopened = try Fixture.open(dir.url)
+        defer { reopened.close() }
+        #expect(Fixture.eventIDs(try reopened.userState(Fixture.user("u")), 0) == ["e"])
     }
 }

@@ -8,13 +8,18 @@ final class LMDBCursor {
     typealias Entry = (key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)
     private let pointer: OpaquePointer
     private let database: LMDBDatabase
+    private let transaction: LMDBTransaction
 
-    init(pointer: OpaquePointer, database: LMDBDatabase) {
+    init(pointer: OpaquePointer, database: LMDBDatabase, transaction: LMDBTransaction) {
         self.pointer = pointer
         self.database = database
+        self.transaction = transaction
     }
 
-    deinit { mdb_cursor_close(pointer) }
+    deinit {
+        // LMDB closes a write transaction's cursors when the transaction ends; read cursors are ours.
+        if transaction.isReadOnly || !transaction.isFinished { mdb_cursor_close(pointer) }
+    }
 
     private func get(_ op: MDB_cursor_op, key: [UInt8]? = nil) throws(LMDBError) -> Entry? {
         var k = MDB_val()

@@ -100,7 +100,7 @@ final class LMDBTransaction {
     func cursor(_ db: LMDBDatabase) throws(LMDBError) -> LMDBCursor {
         var c: OpaquePointer?
         try LMDBError.check(mdb_cursor_open(pointer, db.dbi, &c), "mdb_cursor_open", db.name)
-        return LMDBCursor(pointer: c!, database: db)
+        return LMDBCursor(pointer: c!, database: db, transaction: self)
     }
 
     /// Calls `body` for every entry whose key starts with `prefix`, in key order, until it returns false.

@@ -45,7 +45,8 @@ final class LMDBWriteQueue: @unchecked Sendable {
         self.environment = environment
         self.maxJobsPerTransaction = max(1, maxJobsPerTransaction)
         self.logger = logger
-        let thread = Thread { [unowned self] in self.run() }
+        // The thread keeps the queue alive until `stop()` lets `run()` return.
+        let thread = Thread { self.run() }
         thread.name = "qanchor-lmdb-writer"
         self.thread = thread
         thread.start()

@@ -19,9 +19,11 @@ struct ByteWriter {
     mutating func time(_ ms: Int64) { u64(UInt64(bitPattern: ms) ^ (1 << 63)) }
     mutating func i64(_ v: Int64) { u64(UInt64(bitPattern: v)) }
     mutating func append<C: Collection>(_ b: C) where C.Element == UInt8 { bytes.append(contentsOf: b) }
-    /// One length byte, then the bytes (at most 255).
+    /// One length byte, then the bytes. Inputs are validated to ≤ 255 bytes before keys are built; a
+    /// longer one (never stored) is cut rather than trapping, so a lookup with it simply finds nothing.
     mutating func short<C: Collection>(_ b: C) where C.Element == UInt8 {
-        bytes.append(UInt8(b.count)); bytes.append(contentsOf: b)
+        let n = min(b.count, 255)
+        bytes.append(UInt8(n)); bytes.append(contentsOf: b.prefix(n))
     }
 }
 

@@ -93,7 +93,7 @@ enum Keys {
         var w = ByteWriter(capacity: 4 + topic.utf8.count); w.u32(UInt32(bitPattern: p)); w.append(topic.utf8); return w.bytes
     }
 
-    static func cache(_ m: Int, _ hash: [UInt8]) -> [UInt8] { [UInt8(m)] + hash }
+    static func cache(_ m: Int, _ hash: [UInt8]) -> [UInt8] { [UInt8(truncatingIfNeeded: m)] + hash }
 
     static func lru(_ tick: UInt64, _ u: UserKey) -> [UInt8] {
         var w = ByteWriter(capacity: 16); w.u64(tick); w.append(user(u)); return w.bytes
