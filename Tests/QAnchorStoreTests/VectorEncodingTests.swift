@@ -42,6 +42,21 @@ import Testing
         }
     }
 
+    @Test func halfDecodingMatchesTheStandardLibraryForAllHalves() {
+        // All 65 536 patterns against the standard library's widening.
+        let halves: [UInt16] = (0...0xFFFF).map { UInt16($0) } + [0x3C00, 0x8001, 0x7C00]
+        var decoded = [Float](repeating: 0, count: halves.count)
+        halves.withUnsafeBytes { src in
+            decoded.withUnsafeMutableBufferPointer { decodeHalves(src.baseAddress!, count: halves.count, into: $0.baseAddress!) }
+        }
+        var mismatches = 0
+        for (h, f) in zip(halves, decoded) {
+            let reference = Float(Float16(bitPattern: h))
+            if reference.isNaN ? !f.isNaN : f.bitPattern != reference.bitPattern { mismatches += 1 }
+        }
+        #expect(mismatches == 0)
+    }
+
     @Test func malformedBlobsAreReportedNotCrashed() {
         let cases: [[UInt8]] = [[], [1, 0, 0, 0], [1, 0, 0, 0, 2, 0], [9, 0, 0, 0, 0], [2, 0, 0, 0, 1, 0, 0]]
         for blob in cases {
