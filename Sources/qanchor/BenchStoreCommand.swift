@@ -38,6 +38,7 @@ struct BenchStoreCommand: AsyncParsableCommand {
         try? FileManager.default.removeItem(at: root)
         defer { try? FileManager.default.removeItem(at: root) }
 
+        let loadBefore = loadAverage()
         let workload = SyntheticWorkload(events: events, users: users, modalities: modalities, dimension: dimension)
         var results: [[String: Any]] = []
         for encoding in encodings {
@@ -51,6 +52,8 @@ struct BenchStoreCommand: AsyncParsableCommand {
         var report: [String: Any] = [
             "benchmark": "store",
             "machine": machineDescription(),
+            "load_average_before_after": [loadBefore, loadAverage()],
+            "environment_note": "OPENBLAS_* variables untouched (not used by this benchmark)",
             "threads": ["writer": 1, "readers": readThreads, "cores": ProcessInfo.processInfo.activeProcessorCount],
             "workload": ["events": events, "users": users, "modalities": modalities, "dimension": dimension,
                          "batch": batch, "cap": cap, "durability": durability.rawValue, "in_flight": inFlight, "write_map": writeMap,
@@ -188,6 +191,12 @@ struct BenchStoreCommand: AsyncParsableCommand {
         let seconds = try RawLMDBPeer.run(directory: directory, keys: keys, values: values, batch: batch)
         return ["name": "raw LMDB put loop (pre-built keys and values, \(batch) puts per durable commit)",
                 "value_bytes": valueSize, "seconds": seconds, "events_per_s": Double(w.events) / seconds]
+    }
+
+    /// The 1-minute load average (the machine is shared: numbers vary with it).
+    private func loadAverage() -> Double {
+        let text = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? ""
+        return Double(text.split(separator: " ").first ?? "") ?? -1
     }
 
     private func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
