@@ -8,6 +8,7 @@ public struct IngestEvent: Sendable {
         case tabular(features: [Float])
     }
 
+    /// Whose event (partition + user id).
     public var user: UserKey
     /// Index into `StoreConfiguration.modalities`.
     public var modality: Int
@@ -15,8 +16,10 @@ public struct IngestEvent: Sendable {
     public var eventID: String
     /// Event time, Unix milliseconds.
     public var timestampMs: Int64
+    /// The vector and text hash, or the tabular features.
     public var content: Content
 
+    /// Creates an event.
     public init(user: UserKey, modality: Int, eventID: String, timestampMs: Int64, content: Content) {
         self.user = user
         self.modality = modality
@@ -28,11 +31,14 @@ public struct IngestEvent: Sendable {
 
 /// A consumer position: the next offset to read from (topic, partition).
 public struct SourceOffset: Sendable, Hashable, Codable {
+    /// The source topic.
     public var topic: String
+    /// The source partition.
     public var partition: Int32
     /// The offset of the next record to consume (Kafka's committed-offset convention).
     public var nextOffset: Int64
 
+    /// Creates a position.
     public init(topic: String, partition: Int32, nextOffset: Int64) {
         self.topic = topic
         self.partition = partition
@@ -42,10 +48,14 @@ public struct SourceOffset: Sendable, Hashable, Codable {
 
 /// A content-cache entry: the vector `h` computed for a text, keyed by (modality, text hash).
 public struct ContentCacheEntry: Sendable {
+    /// Index into `StoreConfiguration.modalities` (a text modality).
     public var modality: Int
+    /// Hash of the text (1…64 bytes).
     public var textHash: [UInt8]
+    /// The vector `h` computed for it.
     public var vector: [Float]
 
+    /// Creates a cache entry.
     public init(modality: Int, textHash: [UInt8], vector: [Float]) {
         self.modality = modality
         self.textHash = textHash
@@ -56,6 +66,7 @@ public struct ContentCacheEntry: Sendable {
 /// What one ingest applies, atomically, in one transaction: events, the consumer offsets that cover
 /// them, and new content-cache entries.
 public struct IngestBatch: Sendable {
+    /// The events, in any order.
     public var events: [IngestEvent]
     /// Positions reached by this batch; stored in the same transaction as the events.
     public var offsets: [SourceOffset]
@@ -64,6 +75,7 @@ public struct IngestBatch: Sendable {
     /// "Now" for the window (Unix ms): events older than `now − window` are skipped and pruned.
     public var nowMs: Int64
 
+    /// Creates a batch.
     public init(events: [IngestEvent], offsets: [SourceOffset] = [], cacheEntries: [ContentCacheEntry] = [],
                 nowMs: Int64) {
         self.events = events
@@ -88,5 +100,6 @@ public struct IngestResult: Sendable, Equatable {
     /// Users marked dirty by this batch.
     public var dirtiedUsers = 0
 
+    /// All counts zero.
     public init() {}
 }

@@ -5,8 +5,10 @@ public struct PrefixKVEntry: Sendable, Equatable {
     public var contentHash: [UInt8]
     /// The model bundle fingerprint.
     public var fingerprint: String
+    /// The serialized KV state.
     public var bytes: [UInt8]
 
+    /// Creates an entry.
     public init(contentHash: [UInt8], fingerprint: String, bytes: [UInt8]) {
         self.contentHash = contentHash
         self.fingerprint = fingerprint

@@ -9,6 +9,7 @@ public struct RefreshRecord: Sendable, Equatable, Codable {
     /// The newest event time in the prefix (Unix ms).
     public var newestEventMs: Int64
 
+    /// Creates a record.
     public init(version: UInt64, fingerprint: String, refreshedAtMs: Int64, newestEventMs: Int64) {
         self.version = version
         self.fingerprint = fingerprint
@@ -23,22 +24,27 @@ public struct RefreshRecord: Sendable, Equatable, Codable {
 /// generation. Marking clean is conditional on it (see `EventStore.commitRefresh`), so a user dirtied
 /// again while being refreshed stays dirty.
 public struct DirtyUser: Sendable, Hashable {
+    /// The dirty user.
     public var user: UserKey
     /// Bit i set = modality i changed.
     public var modalityMask: UInt64
     /// When the user first became dirty since its last refresh (Unix ms, wall clock of the write).
     public var firstDirtyMs: Int64
+    /// The mark's generation (see the type's comment).
     public var generation: UInt64
 }
 
 /// A finished refresh to record: the dirty mark it started from, its record and the output records it
 /// published (one per scenario), stored so the daemon can serve them.
 public struct CompletedRefresh: Sendable {
+    /// The dirty mark the refresh started from (as returned by `dirtyUsers`).
     public var observed: DirtyUser
+    /// The user's new refresh record.
     public var record: RefreshRecord
     /// scenario id → published record bytes. Scenarios not listed keep their previous output.
     public var outputs: [String: [UInt8]]
 
+    /// Creates a finished refresh.
     public init(observed: DirtyUser, record: RefreshRecord, outputs: [String: [UInt8]]) {
         self.observed = observed
         self.record = record

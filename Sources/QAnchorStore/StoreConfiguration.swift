@@ -21,6 +21,7 @@ public struct StoreConfiguration: Sendable {
     /// LMDB environment settings (map size and growth, readers, durability).
     public var environment = LMDBEnvironmentOptions()
 
+    /// A configuration with defaults for everything else.
     public init(directory: URL, modalities: [ModalitySchema]) {
         self.directory = directory
         self.modalities = modalities
@@ -64,6 +65,7 @@ public struct ModalitySchema: Sendable, Hashable, Codable {
     /// Length of every vector of this modality (768 for `h`, F for tabular features).
     public var dimension: Int
 
+    /// Creates a modality schema.
     public init(name: String, kind: Kind, cap: Int, dimension: Int) {
         self.name = name
         self.kind = kind

@@ -19,6 +19,7 @@ public enum StoreError: Error, CustomStringConvertible, Sendable, Equatable {
     /// The store was closed.
     case closed
 
+    /// A one-line description naming what and where.
     public var description: String {
         switch self {
         case let .notAStore(path, reason): "\(path) is not a qanchor store: \(reason)"

@@ -1,6 +1,7 @@
 /// Everything stored for one user: per modality, the kept events (oldest first) with their vectors, or
 /// the tabular snapshot; the last refresh and the dirty mark.
 public struct UserState: Sendable {
+    /// The user.
     public var user: UserKey
     /// One entry per configured modality, in configuration order (empty when nothing is stored).
     public var modalities: [ModalityState]
@@ -21,7 +22,9 @@ public struct UserState: Sendable {
 
 /// One modality of a user's state.
 public struct ModalityState: Sendable {
+    /// The modality index.
     public var modality: Int
+    /// The modality name.
     public var name: String
     /// Text modalities: at most K_m events, oldest first.
     public var events: [StoredEvent]
@@ -31,8 +34,11 @@ public struct ModalityState: Sendable {
 
 /// One stored text event.
 public struct StoredEvent: Sendable, Equatable {
+    /// The event id.
     public var eventID: String
+    /// Event time (Unix ms).
     public var timestampMs: Int64
+    /// Hash of the event text, as ingested.
     public var textHash: [UInt8]
     /// `h`, decoded to Float (fp16-stored vectors come back rounded).
     public var vector: [Float]
@@ -40,7 +46,10 @@ public struct StoredEvent: Sendable, Equatable {
 
 /// A stored tabular snapshot.
 public struct TabularSnapshot: Sendable, Equatable {
+    /// The event id.
     public var eventID: String
+    /// Event time (Unix ms).
     public var timestampMs: Int64
+    /// The F features, decoded to Float.
     public var features: [Float]
 }

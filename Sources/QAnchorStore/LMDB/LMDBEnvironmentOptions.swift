@@ -16,6 +16,7 @@ public struct LMDBEnvironmentOptions: Sendable, Equatable {
     /// becomes the map size (sparse).
     public var writeMap = false
 
+    /// The defaults.
     public init() {}
 }
 

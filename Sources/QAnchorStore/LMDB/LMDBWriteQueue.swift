@@ -165,6 +165,7 @@ public struct WriterStatistics: Sendable, Equatable {
     /// Times the map was grown after `MDB_MAP_FULL`.
     public var mapGrowths = 0
 
+    /// All counters zero.
     public init() {}
 }
 
