@@ -1,12 +1,13 @@
 import ArgumentParser
 
-/// `qanchor bench`: benchmarks that print JSON (one subcommand per subsystem).
+/// `qanchor bench …`: benchmarks that print JSON (each with its peer, the machine and the thread count).
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Benchmarks (JSON on stdout).",
+        abstract: "Run a benchmark and print its figures as JSON.",
         subcommands: [
             BenchModelCommand.self,
+            BenchStoreCommand.self,
             BenchTokenizersCommand.self,
         ])
 }

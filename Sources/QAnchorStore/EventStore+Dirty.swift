@@ -1,0 +1,76 @@
+extension EventStore {
+    /// A page of dirty users in key order (partition first), after `after` (exclusive), optionally only
+    /// in `partitions`. Each carries the generation needed to mark it clean.
+    public func dirtyUsers(after: UserKey? = nil, limit: Int, partitions: Set<Int32>? = nil) throws -> [DirtyUser] {
+        try read { txn in
+            var result: [DirtyUser] = []
+            let cursor = try txn.cursor(tables.dirty)
+            var entry = try cursor.seek(atOrAfter: after.flatMap { Keys.successor(of: Keys.user($0)) } ?? [])
+            while let (k, _) = entry, result.count < limit {
+                let (user, _) = try Keys.decodeUser(k, table: "dirty")
+                if let partitions, !partitions.contains(user.partition) {
+                    // Jump to the next partition's first key.
+                    guard let next = Keys.successor(of: Keys.partition(user.partition)) else { break }
+                    entry = try cursor.seek(atOrAfter: next)
+                    continue
+                }
+                guard let raw = try txn.get(tables.users, Keys.header(user)), let d = try UserHeader(decoding: raw).dirtyUser(user) else {
+                    throw StoreError.corruptRecord(table: "dirty", key: hex(k), reason: "user \(user) is listed dirty but its header is not")
+                }
+                result.append(d)
+                entry = try cursor.next()
+            }
+            return result
+        }
+    }
+
+    /// Marks `users` dirty for the modalities in `modalityMask` (e.g. all users after a fingerprint change).
+    /// Users the store does not know are skipped. Returns the number marked.
+    public func markDirty(_ users: [UserKey], modalityMask: UInt64, nowMs: Int64) async throws -> Int {
+        let tables = self.tables
+        return try await write { txn in
+            var ctx = WriteContext(txn: txn, tables: tables)
+            for u in users where try ctx.header(u) != nil { ctx.markDirty(u, mask: modalityMask) }
+            return try ctx.finish(nowMs: nowMs)
+        }
+    }
+
+    /// Records finished refreshes in one transaction: each user's refresh record and published outputs
+    /// are written, and its dirty mark is removed only if it is still the mark that was read
+    /// (`observed.generation`). A user dirtied again meanwhile (ingest or expiry during the refresh)
+    /// keeps its mark — with the union of modalities — and is listed in `stillDirty`.
+    /// Users the store no longer holds (partition dropped) are skipped.
+    public func commitRefresh(_ refreshes: [CompletedRefresh]) async throws -> RefreshCommitResult {
+        for (i, r) in refreshes.enumerated() {
+            try Self.validate(r.observed.user, item: "refresh #\(i)")
+            for scenario in r.outputs.keys where scenario.isEmpty || scenario.utf8.count > 200 {
+                throw StoreError.invalidInput(item: "refresh #\(i) of \(r.observed.user)", reason: "scenario id must be 1…200 bytes")
+            }
+        }
+        let tables = self.tables
+        return try await write { txn in
+            var result = RefreshCommitResult()
+            var ctx = WriteContext(txn: txn, tables: tables)
+            for r in refreshes {
+                let user = r.observed.user
+                guard let header = try ctx.header(user) else { continue }
+                let clean = header.dirtyMask != 0 && header.generation == r.observed.generation
+                try ctx.update(user) { h in
+                    h.refresh = r.record
+                    if clean { h.dirtyMask = 0; h.firstDirtyMs = 0 }
+                }
+                if clean {
+                    try txn.delete(tables.dirty, Keys.user(user))
+                    result.cleaned += 1
+                } else if header.dirtyMask != 0 {
+                    result.stillDirty.append(user)
+                }
+                for (scenario, bytes) in r.outputs {
+                    try txn.put(tables.users, Keys.output(user, scenario), bytes)
+                }
+            }
+            _ = try ctx.finish(nowMs: 0)
+            return result
+        }
+    }
+}

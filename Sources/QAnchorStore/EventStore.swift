@@ -1,0 +1,109 @@
+import Foundation
+import Logging
+
+/// The qanchor state store: the rolling per-user event buffer and its bookkeeping in one LMDB
+/// environment (schema in docs/store.md).
+///
+/// It takes plain values (events with vectors, offsets, refresh records, opaque bytes) and knows nothing
+/// of Kafka or the model.
+///
+/// Invariants:
+/// - everything one call writes is applied in one transaction (ingest: events, dedup and expiry index,
+///   dirty marks, offsets, cache entries — all or nothing);
+/// - per (user, text modality) at most K_m events, all inside the window as of the last write;
+/// - a dirty mark is removed only by the refresh that read that very mark (`generation`).
+///
+/// Threading: `EventStore` is `Sendable`. Reads (`userState`, `dirtyUsers`, `statistics`, …) are
+/// synchronous, short, lock-free LMDB read transactions callable from any thread or task. Writes are
+/// `async`: they are queued to the single writer thread, batched with other writes into one transaction,
+/// and return after the commit (durable by default). Call `close()` once, after all other use.
+public final class EventStore: Sendable {
+    /// The schema version this code writes and reads.
+    public static let schemaVersion: UInt32 = 1
+
+    /// The configuration the store was opened with (modalities resolved from the store when none were given).
+    public let configuration: StoreConfiguration
+    let environment: LMDBEnvironment
+    let tables: Tables
+    let writer: LMDBWriteQueue
+    let logger: Logger
+    private let closed = CloseOnce()
+
+    /// Opens (creating when absent) the store in `configuration.directory`.
+    ///
+    /// Fails with `StoreError.notAStore` for a foreign or corrupt file, `schemaTooNew` for a store
+    /// written by a newer qanchor and `modalityMismatch` when the modality order changed.
+    public init(configuration: StoreConfiguration, logger: Logger = Logger(label: "qanchor.store")) throws {
+        try configuration.validate()
+        self.logger = logger
+        let environment = try LMDBEnvironment(directory: configuration.directory, options: configuration.environment,
+                                              logger: logger)
+        do {
+            var resolved = configuration
+            (self.tables, resolved.modalities) = try SchemaSetup.openOrCreate(environment, configuration: configuration,
+                                                                               logger: logger)
+            self.configuration = resolved
+        } catch {
+            environment.close()
+            throw error
+        }
+        self.environment = environment
+        self.writer = LMDBWriteQueue(environment: environment,
+                                     maxJobsPerTransaction: configuration.maxRequestsPerTransaction, logger: logger)
+    }
+
+    deinit { close() }
+
+    /// Finishes queued writes, stops the writer thread and closes the environment. Idempotent; also
+    /// done when the store is released.
+    public func close() {
+        guard closed.claim() else { return }
+        writer.stop()
+        environment.close()
+    }
+
+    /// Counters of the writer thread (commits, requests, isolated failures, map growths).
+    public var writerStatistics: WriterStatistics { writer.statistics }
+
+    /// Forces committed data to disk (meaningful under `noSync` / `noMetaSync`).
+    public func sync() throws { try environment.sync() }
+
+    /// Runs `body` in a read transaction.
+    func read<T>(_ body: (LMDBTransaction) throws -> T) throws -> T { try environment.read(body) }
+
+    /// Queues `body` for the writer thread and returns after its transaction committed.
+    func write<T: Sendable>(_ body: @escaping @Sendable (LMDBTransaction) throws -> T) async throws -> T {
+        try await writer.submit(body)
+    }
+
+    /// The index and schema of the modality named `name`.
+    public func modalityIndex(named name: String) -> Int? {
+        configuration.modalities.firstIndex { $0.name == name }
+    }
+}
+
+extension EventStore {
+    /// Opens an existing store with the modalities it was created with (for tools: inspect, backup).
+    /// Fails with `notAStore` when `directory` holds no `data.mdb`, so no empty store is created by mistake.
+    public static func openExisting(directory: URL, logger: Logger = Logger(label: "qanchor.store")) throws -> EventStore {
+        guard FileManager.default.fileExists(atPath: directory.appendingPathComponent("data.mdb").path) else {
+            throw StoreError.notAStore(path: directory.path, reason: "no data.mdb")
+        }
+        var config = StoreConfiguration(directory: directory, modalities: [])
+        config.environment.initialMapSize = 1 << 20   // LMDB keeps the larger size recorded in the file
+        return try EventStore(configuration: config, logger: logger)
+    }
+}
+
+/// A flag that can be claimed once, from any thread.
+final class CloseOnce: @unchecked Sendable {
+    private let lock = NSLock()
+    private var done = false
+
+    func claim() -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        if done { return false }
+        done = true
+        return true
+    }
+}

@@ -1,2 +1,0 @@
-// QAnchorStore: the rolling per-user buffer in LMDB. See docs/store.md.
-import CLMDB

@@ -1,0 +1,75 @@
+import Foundation
+
+/// Everything an `EventStore` is opened with. A `Sendable` value; every member has a default except the
+/// directory and the modalities.
+public struct StoreConfiguration: Sendable {
+    /// The LMDB environment directory (created with mode 0700 when absent).
+    public var directory: URL
+    /// The modalities, in the order of the model bundle. A modality's position is its index in every
+    /// key and in dirty bitmasks (at most 64); the store remembers them and refuses a reordering (new
+    /// modalities may be appended; caps and dimensions may change). Empty = use the stored ones (an
+    /// existing store only; for tools such as `qanchor inspect`).
+    public var modalities: [ModalitySchema]
+    /// The rolling window: events older than `now − window` are pruned (at ingest and by the sweep).
+    public var windowMilliseconds: Int64 = 90 * 86_400_000
+    /// Encoding of newly written vectors.
+    public var vectorEncoding: VectorEncoding = .float16
+    /// Byte budget of the prefix KV cache; 0 disables it. Least recently stored entries are evicted.
+    public var prefixKVBudgetBytes: Int = 0
+    /// How many submitted write requests the writer thread may apply in one transaction (one commit).
+    public var maxRequestsPerTransaction: Int = 64
+    /// LMDB environment settings (map size and growth, readers, durability).
+    public var environment = LMDBEnvironmentOptions()
+
+    /// A configuration with defaults for everything else.
+    public init(directory: URL, modalities: [ModalitySchema]) {
+        self.directory = directory
+        self.modalities = modalities
+    }
+
+    /// Checks the configuration; throws `StoreError.invalidConfiguration` naming the problem.
+    public func validate() throws {
+        guard modalities.count <= 64 else {
+            throw StoreError.invalidConfiguration("at most 64 modalities, got \(modalities.count)")
+        }
+        var seen = Set<String>()
+        for (i, m) in modalities.enumerated() {
+            guard !m.name.isEmpty, m.name.utf8.count <= 64 else {
+                throw StoreError.invalidConfiguration("modality #\(i) name must be 1…64 bytes")
+            }
+            guard seen.insert(m.name).inserted else { throw StoreError.invalidConfiguration("modality '\(m.name)' appears twice") }
+            guard m.dimension > 0 else { throw StoreError.invalidConfiguration("modality '\(m.name)' dimension must be > 0") }
+            guard m.kind == .tabular || m.cap > 0 else {
+                throw StoreError.invalidConfiguration("modality '\(m.name)' cap K_m must be > 0")
+            }
+        }
+        guard windowMilliseconds > 0 else { throw StoreError.invalidConfiguration("windowMilliseconds must be > 0") }
+        guard environment.initialMapSize > 0, environment.maximumMapSize >= environment.initialMapSize else {
+            throw StoreError.invalidConfiguration("need 0 < initialMapSize ≤ maximumMapSize")
+        }
+        guard prefixKVBudgetBytes >= 0 else { throw StoreError.invalidConfiguration("prefixKVBudgetBytes must be ≥ 0") }
+    }
+}
+
+/// One modality as the store sees it.
+public struct ModalitySchema: Sendable, Hashable, Codable {
+    /// Text modalities keep up to `cap` event vectors; tabular ones keep one snapshot (newest wins).
+    public enum Kind: String, Sendable, Hashable, Codable { case text, tabular }
+
+    /// Name (e.g. `bill`); stored in the meta table.
+    public var name: String
+    /// Text or tabular.
+    public var kind: Kind
+    /// K_m: the newest events kept per user (text modalities; ignored for tabular).
+    public var cap: Int
+    /// Length of every vector of this modality (768 for `h`, F for tabular features).
+    public var dimension: Int
+
+    /// Creates a modality schema.
+    public init(name: String, kind: Kind, cap: Int, dimension: Int) {
+        self.name = name
+        self.kind = kind
+        self.cap = cap
+        self.dimension = dimension
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+import Testing
+@_spi(CrashTest) @testable import QAnchorStore
+
+/// A child process (`qanchor store crash-writer`) writes deterministic batches and is killed with
+/// SIGKILL at random moments, many times. After every kill the store must open cleanly, hold exactly the
+/// batches its stored offsets cover (each complete, none partial, none beyond), and every batch the
+/// child acknowledged must be among them.
+@Suite struct CrashLoopTests {
+    static let iterations = 25
+
+    static func qanchorExecutable() throws -> URL {
+        if let path = ProcessInfo.processInfo.environment["QANCHOR_BIN"] { return URL(fileURLWithPath: path) }
+        let candidates = [
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("qanchor"),
+            URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+                .appendingPathComponent(".build/debug/qanchor"),
+        ]
+        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
+            throw StoreError.io(path: candidates.map(\.path).joined(separator: ", "), operation: "find the qanchor executable",
+                                reason: "not built: run `swift build --product qanchor` or set QANCHOR_BIN")
+        }
+        return found
+    }
+
+    @Test func killedWritersLeaveOnlyWholeCommittedBatches() throws {
+        let executable = try Self.qanchorExecutable()
+        let dir = TemporaryDirectory()
+        let storeDir = dir.child("store")
+        var rng = SystemRandomNumberGenerator()
+        var killedMidRun = 0
+        var committed: [Int32: Int] = [:]
+        for iteration in 0..<Self.iterations {
+            let child = Process()
+            child.executableURL = executable
+            child.arguments = ["store", "crash-writer", "--store", storeDir.path]
+            let out = Pipe()
+            child.standardOutput = out
+            child.standardError = FileHandle.nullDevice
+            try child.run()
+            usleep(UInt32.random(in: 40_000...400_000, using: &rng))
+            if child.isRunning { killedMidRun += 1 }
+            kill(child.processIdentifier, SIGKILL)
+            child.waitUntilExit()
+            let acks = Self.parseAcks(out.fileHandleForReading.readDataToEndOfFile())
+
+            let store = try EventStore(configuration: CrashWorkload.configuration(directory: storeDir))
+            defer { store.close() }
+            for p in CrashWorkload.partitions {
+                let offset = try store.storedOffsets(partition: p).first?.nextOffset ?? 0
+                #expect(offset % Int64(CrashWorkload.eventsPerBatch) == 0, "iteration \(iteration): offset \(offset) of partition \(p)")
+                let batches = Int(offset) / CrashWorkload.eventsPerBatch
+                #expect(batches >= committed[p, default: 0], "iteration \(iteration): partition \(p) went back")
+                committed[p] = batches
+                if let lastAck = acks[p]?.max() {
+                    #expect(lastAck < batches, "iteration \(iteration): batch \(lastAck) of partition \(p) acknowledged but not stored")
+                }
+                try Self.verify(store, partition: p, batches: batches, iteration: iteration)
+            }
+        }
+        // The loop exercised something: most children were killed while writing, and batches accumulated.
+        #expect(killedMidRun >= Self.iterations / 2)
+        #expect(committed.values.reduce(0, +) > 4 * Self.iterations)
+    }
+
+    static func parseAcks(_ data: Data) -> [Int32: [Int]] {
+        var acks: [Int32: [Int]] = [:]
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+            let f = line.split(separator: " ")
+            // A line cut by the kill is ignored.
+            if f.count == 3, f[0] == "ack", let p = Int32(f[1]), let i = Int(f[2]) { acks[p, default: []].append(i) }
+        }
+        return acks
+    }
+
+    /// The partition's stored events and snapshots equal exactly those of batches 0..<batches.
+    static func verify(_ store: EventStore, partition p: Int32, batches: Int, iteration: Int) throws {
+        var expectedEvents: [UserKey: [Int: Set<String>]] = [:]
+        var expectedSnapshots: [UserKey: (ts: Int64, id: String)] = [:]
+        for i in 0..<batches {
+            for e in CrashWorkload.batch(p, i).events {
+                if e.modality == 2 {
+                    if let old = expectedSnapshots[e.user], (old.ts, old.id) >= (e.timestampMs, e.eventID) { continue }
+                    expectedSnapshots[e.user] = (e.timestampMs, e.eventID)
+                } else {
+                    expectedEvents[e.user, default: [:]][e.modality, default: []].insert(e.eventID)
+                }
+            }
+        }
+        var seenUsers = Set<UserKey>()
+        try store.forEachUser(inPartition: p) { state in
+            seenUsers.insert(state.user)
+            for m in 0..<2 {
+                let ids = state.modalities[m].events.map(\.eventID)
+                #expect(Set(ids) == expectedEvents[state.user]?[m] ?? [], "iteration \(iteration): \(state.user) modality \(m)")
+                #expect(ids.count == Set(ids).count)
+                for e in state.modalities[m].events {
+                    let parts = e.eventID.split(separator: "-")   // p{p}-b{i}-e{j}
+                    let i = Int(parts[1].dropFirst())!, j = Int(parts[2].dropFirst())!
+                    #expect(e.vector == CrashWorkload.vector(i, j, dimension: 8), "iteration \(iteration): vector of \(e.eventID)")
+                }
+            }
+            #expect(state.modalities[2].snapshot?.eventID == expectedSnapshots[state.user]?.id,
+                    "iteration \(iteration): snapshot of \(state.user)")
+        }
+        let expectedUsers = Set(expectedEvents.keys).union(expectedSnapshots.keys)
+        #expect(seenUsers == expectedUsers, "iteration \(iteration): users of partition \(p)")
+    }
+}
