@@ -1,0 +1,173 @@
+import Configuration
+import Foundation
+import SystemPackage
+
+/// Reading `DaemonConfiguration` from swift-configuration: a YAML file, overridden key by key by `QANCHOR_*`
+/// environment variables (`kafka.group_id` ↔ `QANCHOR_KAFKA_GROUP_ID`).
+///
+/// | key | type | default |
+/// |---|---|---|
+/// | `kafka.bootstrap_servers` | [string] (env: comma-separated) | `127.0.0.1:9092` |
+/// | `kafka.group_id` | string | `qanchor` |
+/// | `kafka.group_instance_id` | string | none (dynamic membership) |
+/// | `kafka.client_id` | string | `qanchor` |
+/// | `kafka.session_timeout_ms` | int | 45000 |
+/// | `kafka.max_poll_interval_ms` | int | 300000 |
+/// | `kafka.auto_offset_reset` | `earliest`/`latest` | `earliest` |
+/// | `kafka.statistics_interval_ms` | int (0 = off) | 10000 |
+/// | `kafka.properties` | [`key=value`] librdkafka properties (secret) | none |
+/// | `topics.inputs.<modality>` | string | `qanchor.events.<modality>` |
+/// | `topics.dead_letter` | string | `qanchor.deadletter` |
+/// | `topics.output_template` | string with `{scenario}` | `qanchor.embeddings.{scenario}` |
+/// | `model.bundle` | path | required |
+/// | `model.threads` | int (0 = cores) | 0 |
+/// | `store.path` | path | required |
+/// | `store.vector_encoding` | `float32`/`float16` | `float32` |
+/// | `store.durable` | bool | true |
+/// | `store.map_size_mb` | int | 1024 |
+/// | `store.prefix_kv_budget_mb` | int | 0 |
+/// | `ingest.batch_size` | int | 1000 |
+/// | `ingest.pause_above` / `ingest.resume_below` | int | 20000 / 5000 |
+/// | `ingest.max_text_bytes` | int | 4096 |
+/// | `ingest.skew_ms` | int | 300000 |
+/// | `refresh.daily_at` | `HH:MM` UTC | `02:00` |
+/// | `refresh.interval_seconds` | int (0 = daily) | 0 |
+/// | `refresh.users_per_batch` | int | 16 |
+/// | `refresh.redirty_users_per_second` | int | 1000 |
+/// | `refresh.expiry_batch` / `refresh.expiry_interval_seconds` | int | 1000 / 60 |
+/// | `output.format` | `json`/`protobuf` | `json` |
+/// | `http.enabled` | bool | true |
+/// | `http.host` / `http.port` | string / int | `127.0.0.1` / 8080 |
+/// | `log.level` / `log.format` | string | `info` / `text` |
+extension DaemonConfiguration {
+    /// Reads the YAML file at `path` (optional) with `QANCHOR_*` environment overrides, for these modalities.
+    /// Values of the wrong type are errors (never silently replaced by defaults).
+    public static func load(file path: String?, environment: [String: String] = ProcessInfo.processInfo.environment,
+                            modalities: [String]) async throws -> DaemonConfiguration {
+        var providers: [any ConfigProvider] = [
+            EnvironmentVariablesProvider(environmentVariables: environment).prefixKeys(with: "qanchor"),
+        ]
+        if let path {
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw ConfigurationError(key: "(file)", problem: "no configuration file at \(path)")
+            }
+            do {
+                providers.append(try await FileProvider<YAMLSnapshot>(filePath: FilePath(path)))
+            } catch {
+                throw ConfigurationError(key: "(file)", problem: "\(path) is not valid YAML: \(error)")
+            }
+        }
+        return try DaemonConfiguration(reader: ConfigReader(providers: providers), modalities: modalities)
+    }
+
+    /// Reads every key listed above from `reader`.
+    public init(reader: ConfigReader, modalities: [String]) throws {
+        var c = DaemonConfiguration()
+        var typed = TypedReader(reader: reader)
+
+        c.kafka.bootstrapServers = typed.strings("kafka.bootstrap_servers") ?? c.kafka.bootstrapServers
+        c.kafka.groupID = typed.string("kafka.group_id") ?? c.kafka.groupID
+        c.kafka.groupInstanceID = typed.string("kafka.group_instance_id")
+        c.kafka.clientID = typed.string("kafka.client_id") ?? c.kafka.clientID
+        c.kafka.sessionTimeoutMs = typed.int("kafka.session_timeout_ms") ?? c.kafka.sessionTimeoutMs
+        c.kafka.maxPollIntervalMs = typed.int("kafka.max_poll_interval_ms") ?? c.kafka.maxPollIntervalMs
+        c.kafka.autoOffsetReset = typed.string("kafka.auto_offset_reset") ?? c.kafka.autoOffsetReset
+        c.kafka.statisticsIntervalMs = typed.int("kafka.statistics_interval_ms") ?? c.kafka.statisticsIntervalMs
+        for entry in typed.strings("kafka.properties", secret: true) ?? [] {
+            guard let eq = entry.firstIndex(of: "="), eq != entry.startIndex else {
+                typed.problems.append(ConfigurationError(key: "kafka.properties",
+                                                         problem: "entries must be key=value (an entry has no '=')"))
+                continue
+            }
+            c.kafka.properties[String(entry[..<eq]).trimmingCharacters(in: .whitespaces)] =
+                String(entry[entry.index(after: eq)...])
+        }
+
+        for modality in modalities {
+            if let topic = typed.string("topics.inputs.\(modality)") { c.topics.inputs[modality] = topic }
+        }
+        c.topics.deadLetter = typed.string("topics.dead_letter") ?? c.topics.deadLetter
+        c.topics.outputTemplate = typed.string("topics.output_template") ?? c.topics.outputTemplate
+
+        c.model.bundle = typed.string("model.bundle") ?? c.model.bundle
+        c.model.threads = typed.int("model.threads") ?? c.model.threads
+
+        c.store.path = typed.string("store.path") ?? c.store.path
+        c.store.vectorEncoding = typed.string("store.vector_encoding") ?? c.store.vectorEncoding
+        c.store.durable = typed.bool("store.durable") ?? c.store.durable
+        c.store.mapSizeMB = typed.int("store.map_size_mb") ?? c.store.mapSizeMB
+        c.store.prefixKVBudgetMB = typed.int("store.prefix_kv_budget_mb") ?? c.store.prefixKVBudgetMB
+
+        c.ingest.batchSize = typed.int("ingest.batch_size") ?? c.ingest.batchSize
+        c.ingest.pauseAbove = typed.int("ingest.pause_above") ?? c.ingest.pauseAbove
+        c.ingest.resumeBelow = typed.int("ingest.resume_below") ?? c.ingest.resumeBelow
+        c.ingest.maxTextBytes = typed.int("ingest.max_text_bytes") ?? c.ingest.maxTextBytes
+        c.ingest.skewMs = typed.int("ingest.skew_ms") ?? c.ingest.skewMs
+
+        c.refresh.dailyAt = typed.string("refresh.daily_at") ?? c.refresh.dailyAt
+        c.refresh.intervalSeconds = typed.int("refresh.interval_seconds") ?? c.refresh.intervalSeconds
+        c.refresh.usersPerBatch = typed.int("refresh.users_per_batch") ?? c.refresh.usersPerBatch
+        c.refresh.redirtyUsersPerSecond = typed.int("refresh.redirty_users_per_second") ?? c.refresh.redirtyUsersPerSecond
+        c.refresh.expiryBatch = typed.int("refresh.expiry_batch") ?? c.refresh.expiryBatch
+        c.refresh.expiryIntervalSeconds = typed.int("refresh.expiry_interval_seconds") ?? c.refresh.expiryIntervalSeconds
+
+        c.output.format = typed.string("output.format") ?? c.output.format
+        c.http.enabled = typed.bool("http.enabled") ?? c.http.enabled
+        c.http.host = typed.string("http.host") ?? c.http.host
+        c.http.port = typed.int("http.port") ?? c.http.port
+        c.log.level = typed.string("log.level") ?? c.log.level
+        c.log.format = typed.string("log.format") ?? c.log.format
+
+        let problems = typed.problems + c.problems()
+        if !problems.isEmpty { throw ConfigurationProblems(problems: problems) }
+        self = c
+    }
+}
+
+/// Every problem found in a configuration, each naming its key.
+public struct ConfigurationProblems: Error, Sendable, CustomStringConvertible {
+    public var problems: [ConfigurationError]
+    public var description: String { problems.map(\.description).joined(separator: "\n") }
+}
+
+/// Reads values and records a problem (instead of falling back to a default) when a value is present but of the
+/// wrong type.
+private struct TypedReader {
+    let reader: ConfigReader
+    var problems: [ConfigurationError] = []
+
+    init(reader: ConfigReader) { self.reader = reader }
+
+    mutating func string(_ key: String) -> String? {
+        reader.string(forKey: ConfigKey(key))
+    }
+
+    mutating func strings(_ key: String, secret: Bool = false) -> [String]? {
+        if let list = reader.stringArray(forKey: ConfigKey(key), isSecret: secret) { return list }
+        if let single = reader.string(forKey: ConfigKey(key), isSecret: secret) {
+            return single.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        }
+        return nil
+    }
+
+    mutating func int(_ key: String) -> Int? {
+        if let value = reader.int(forKey: ConfigKey(key)) { return value }
+        if let raw = reader.string(forKey: ConfigKey(key)) {
+            if let value = Int(raw.trimmingCharacters(in: .whitespaces)) { return value }
+            problems.append(ConfigurationError(key: key, problem: "expected an integer, found '\(raw)'"))
+        }
+        return nil
+    }
+
+    mutating func bool(_ key: String) -> Bool? {
+        if let value = reader.bool(forKey: ConfigKey(key)) { return value }
+        if let raw = reader.string(forKey: ConfigKey(key)) {
+            switch raw.lowercased() {
+            case "true", "yes", "1", "on": return true
+            case "false", "no", "0", "off": return false
+            default: problems.append(ConfigurationError(key: key, problem: "expected true or false, found '\(raw)'"))
+            }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,198 @@
+import Foundation
+
+/// Everything `qanchor serve` is configured with. A `Sendable` value type; every member has a default except the
+/// model bundle and the store directory. Read it with `DaemonConfiguration(reader:)` (YAML file + `QANCHOR_*`
+/// environment variables; see `DaemonConfiguration+ConfigReader.swift` for every key) and check it with `validate()`.
+public struct DaemonConfiguration: Sendable, Equatable {
+    /// Kafka connection and consumer-group settings.
+    public struct Kafka: Sendable, Equatable {
+        /// `host:port` of the bootstrap brokers.
+        public var bootstrapServers: [String] = ["127.0.0.1:9092"]
+        /// The consumer group all instances of this daemon share.
+        public var groupID = "qanchor"
+        /// Static membership id (`group.instance.id`), e.g. the pod name of a StatefulSet.
+        public var groupInstanceID: String?
+        /// `client.id`.
+        public var clientID = "qanchor"
+        /// `session.timeout.ms`.
+        public var sessionTimeoutMs = 45_000
+        /// `max.poll.interval.ms`.
+        public var maxPollIntervalMs = 300_000
+        /// Where a partition without stored offsets starts: `earliest` or `latest`.
+        public var autoOffsetReset = "earliest"
+        /// librdkafka statistics (lag) interval; 0 disables.
+        public var statisticsIntervalMs = 10_000
+        /// Extra librdkafka properties, passed through verbatim (SASL/SSL included). Secret values never reach logs.
+        public var properties: [String: String] = [:]
+        public init() {}
+    }
+
+    /// Topic names.
+    public struct Topics: Sendable, Equatable {
+        /// Input topic per modality name; a modality missing here reads `qanchor.events.<modality>`.
+        public var inputs: [String: String] = [:]
+        /// Rejected records go here, with headers naming source and reason.
+        public var deadLetter = "qanchor.deadletter"
+        /// Output topic per scenario; `{scenario}` is replaced by the scenario id.
+        public var outputTemplate = "qanchor.embeddings.{scenario}"
+        public init() {}
+
+        public func input(for modality: String) -> String { inputs[modality] ?? "qanchor.events.\(modality)" }
+        public func output(for scenario: String) -> String {
+            outputTemplate.replacingOccurrences(of: "{scenario}", with: scenario)
+        }
+    }
+
+    /// The model.
+    public struct Model: Sendable, Equatable {
+        /// The bundle directory (required).
+        public var bundle = ""
+        /// OpenBLAS threads; 0 = the number of cores.
+        public var threads = 0
+        public init() {}
+    }
+
+    /// The LMDB store.
+    public struct Store: Sendable, Equatable {
+        /// The store directory (required; created 0700).
+        public var path = ""
+        /// `float32` (exact) or `float16` (half the bytes; see docs/store.md for the measured error).
+        public var vectorEncoding = "float32"
+        /// fsync every commit (crash-safe against power loss). `false` keeps crash safety against process crashes.
+        public var durable = true
+        /// Initial map size; it grows on demand.
+        public var mapSizeMB = 1024
+        /// Byte budget of the prefix KV cache in LMDB; 0 disables it.
+        public var prefixKVBudgetMB = 0
+        public init() {}
+    }
+
+    /// Ingest: batching, back-pressure and validation limits.
+    public struct Ingest: Sendable, Equatable {
+        /// Records per consumer batch (one LMDB transaction per batch).
+        public var batchSize = 1000
+        /// Pause the partitions when this many records are waiting to be ingested…
+        public var pauseAbove = 20_000
+        /// …and resume them below this.
+        public var resumeBelow = 5_000
+        /// Largest accepted event text, in UTF-8 bytes.
+        public var maxTextBytes = 4096
+        /// How far in the future an event time may be (clock skew), in milliseconds.
+        public var skewMs = 300_000
+        public init() {}
+    }
+
+    /// When refreshes run.
+    public struct Refresh: Sendable, Equatable {
+        /// Daily at this UTC time (`HH:MM`), unless `intervalSeconds` is set.
+        public var dailyAt = "02:00"
+        /// If > 0: refresh every this many seconds instead of daily.
+        public var intervalSeconds = 0
+        /// Users prefilled and published per step (their records are awaited together).
+        public var usersPerBatch = 16
+        /// After a bundle change every user becomes dirty; at most this many users per second are re-dirtied.
+        public var redirtyUsersPerSecond = 1000
+        /// Expiry sweep: events removed per transaction, and how often the sweep runs.
+        public var expiryBatch = 1000
+        public var expiryIntervalSeconds = 60
+        public init() {}
+    }
+
+    /// Output records.
+    public struct Output: Sendable, Equatable {
+        /// `json` (default) or `protobuf` (messages of `ops/proto/qanchor.proto`).
+        public var format = "json"
+        public init() {}
+    }
+
+    /// The HTTP server (metrics, health, admin).
+    public struct HTTP: Sendable, Equatable {
+        public var enabled = true
+        /// Bind address; loopback unless you mean it.
+        public var host = "127.0.0.1"
+        public var port = 8080
+        public init() {}
+    }
+
+    /// Logging.
+    public struct Log: Sendable, Equatable {
+        /// trace, debug, info, notice, warning, error, critical.
+        public var level = "info"
+        /// `text` or `json`.
+        public var format = "text"
+        public init() {}
+    }
+
+    public var kafka = Kafka()
+    public var topics = Topics()
+    public var model = Model()
+    public var store = Store()
+    public var ingest = Ingest()
+    public var refresh = Refresh()
+    public var output = Output()
+    public var http = HTTP()
+    public var log = Log()
+
+    public init() {}
+}
+
+/// A configuration value that is missing or wrong: which key, what was found, what is expected.
+public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var key: String
+    public var problem: String
+
+    public init(key: String, problem: String) {
+        self.key = key
+        self.problem = problem
+    }
+
+    public var description: String { "configuration key '\(key)': \(problem)" }
+}
+
+extension DaemonConfiguration {
+    /// Checks values that have a fixed form. Returns every problem (not just the first).
+    public func problems() -> [ConfigurationError] {
+        var out: [ConfigurationError] = []
+        func check(_ ok: Bool, _ key: String, _ problem: String) {
+            if !ok { out.append(ConfigurationError(key: key, problem: problem)) }
+        }
+        check(!kafka.bootstrapServers.isEmpty, "kafka.bootstrap_servers", "at least one host:port is needed")
+        check(!kafka.groupID.isEmpty, "kafka.group_id", "must not be empty")
+        check(["earliest", "latest"].contains(kafka.autoOffsetReset), "kafka.auto_offset_reset",
+              "expected earliest or latest, found '\(kafka.autoOffsetReset)'")
+        check(kafka.sessionTimeoutMs > 0, "kafka.session_timeout_ms", "must be > 0")
+        check(kafka.maxPollIntervalMs >= kafka.sessionTimeoutMs, "kafka.max_poll_interval_ms",
+              "must be ≥ kafka.session_timeout_ms")
+        check(!model.bundle.isEmpty, "model.bundle", "required: the model bundle directory")
+        check(model.threads >= 0, "model.threads", "must be ≥ 0")
+        check(!store.path.isEmpty, "store.path", "required: the store directory")
+        check(["float32", "float16"].contains(store.vectorEncoding), "store.vector_encoding",
+              "expected float32 or float16, found '\(store.vectorEncoding)'")
+        check(store.mapSizeMB > 0, "store.map_size_mb", "must be > 0")
+        check(topics.outputTemplate.contains("{scenario}"), "topics.output_template", "must contain {scenario}")
+        check(!topics.deadLetter.isEmpty, "topics.dead_letter", "must not be empty")
+        check(ingest.batchSize > 0, "ingest.batch_size", "must be > 0")
+        check(ingest.resumeBelow < ingest.pauseAbove, "ingest.resume_below", "must be < ingest.pause_above")
+        check(ingest.maxTextBytes > 0, "ingest.max_text_bytes", "must be > 0")
+        check(Self.parseDailyTime(refresh.dailyAt) != nil, "refresh.daily_at",
+              "expected HH:MM (UTC), found '\(refresh.dailyAt)'")
+        check(refresh.intervalSeconds >= 0, "refresh.interval_seconds", "must be ≥ 0")
+        check(refresh.usersPerBatch > 0, "refresh.users_per_batch", "must be > 0")
+        check(refresh.redirtyUsersPerSecond > 0, "refresh.redirty_users_per_second", "must be > 0")
+        check(["json", "protobuf"].contains(output.format), "output.format",
+              "expected json or protobuf, found '\(output.format)'")
+        check((1...65535).contains(http.port), "http.port", "expected 1…65535")
+        check(["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(log.level), "log.level",
+              "unknown level '\(log.level)'")
+        check(["text", "json"].contains(log.format), "log.format", "expected text or json")
+        return out
+    }
+
+    /// Minutes after midnight UTC for `HH:MM`.
+    public static func parseDailyTime(_ text: String) -> Int? {
+        let parts = text.split(separator: ":")
+        guard parts.count == 2, let h = Int(parts[0]), let m = Int(parts[1]), (0..<24).contains(h),
+              (0..<60).contains(m), parts[1].count == 2 else { return nil }
+        return h * 60 + m
+    }
+}
