@@ -438,11 +438,13 @@ RFC3339 = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{
 
 
 def parse_time_ms(value):
-    """Epoch milliseconds from an integer (ms) or an RFC 3339 string (fraction truncated to ms). None if invalid."""
+    """Epoch milliseconds from an integral JSON number (ms) or an RFC 3339 string (fraction truncated to ms). None if invalid."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value if -(2 ** 63) <= value < 2 ** 63 else None
+    if isinstance(value, float):  # JSON has one number type: 1.7643e12 is an integer too
+        return int(value) if math.isfinite(value) and value.is_integer() and abs(value) <= 2 ** 53 else None
     if not isinstance(value, str):
         return None
     m = RFC3339.match(value)
