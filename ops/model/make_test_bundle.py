@@ -308,7 +308,7 @@ def users_events():
 def bad_lines():
     g = rng(11)
     good = [text_event("bill", "u07-b0", "u07", ms(-1), "Paid 12.00 CNY"),
-            tab_event("u07-t0", "u07", ms(-2), g)]
+            tab_event("u07-t0", "u07", float(ms(-2)), g)]
     lines = [
         json.dumps(good[0], ensure_ascii=False),
         '{"modality": "bill", "event_id": "x1", "user_id": "u07", "ts": 1,',                  # truncated JSON
@@ -316,7 +316,7 @@ def bad_lines():
         json.dumps({"modality": "video", "event_id": "x2", "user_id": "u07", "ts": ms(-1), "text": "x"}),
         json.dumps({"modality": "bill", "event_id": "x3", "ts": ms(-1), "text": "no user"}),
         json.dumps({"modality": "bill", "event_id": "x4", "user_id": "u07", "ts": "yesterday", "text": "x"}),
-        json.dumps({"modality": "bill", "event_id": "x5", "user_id": "u07", "ts": 1.5e12, "text": "float ts"}),
+        json.dumps({"modality": "bill", "event_id": "x5", "user_id": "u07", "ts": 1764287999999.5, "text": "fraction"}),
         json.dumps({"modality": "tabular", "event_id": "x6", "user_id": "u07", "ts": ms(-1), "features": [1, 2]}),
         '{"modality": "tabular", "event_id": "x7", "user_id": "u07", "ts": %d, "features": [1, 2, 3, NaN, 5, 6, 7]}'
         % ms(-1),
@@ -366,6 +366,20 @@ def golden_file(bundle, path, now_ms, h_cache):
                "dropped": [{"line": n, "reason": r} for n, r in dropped],
                "selected_event_ids": sel, "exit_code": 1 if bad else 0}
     return events, summary, users, records
+
+
+def sha256_goldens():
+    """hashlib digests for the pure-Swift SHA-256: known texts, a byte pattern at block-boundary lengths, 10^6 'a'."""
+    import hashlib
+    texts = ["", "abc", "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+             "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu",
+             "你好, Q-Anchor 🍜"]
+    cases = [{"text": t, "sha256": hashlib.sha256(t.encode("utf-8")).hexdigest()} for t in texts]
+    for n in [1, 55, 56, 57, 63, 64, 65, 111, 112, 119, 120, 127, 128, 129, 1000, 65537, 1048577, 3000001]:
+        data = bytes((i * 31 + 7) % 256 for i in range(n))
+        cases.append({"pattern_length": n, "sha256": hashlib.sha256(data).hexdigest()})
+    cases.append({"repeat_byte": 97, "count": 1000000, "sha256": hashlib.sha256(b"a" * 1000000).hexdigest()})
+    return {"pattern": "byte i = (i * 31 + 7) mod 256", "cases": cases}
 
 
 def main():
@@ -435,6 +449,7 @@ def main():
         ids, hidden, u = bundle.text_tower(text)
         tower.append({"text": text, "ids": ids, "hidden": hidden.tolist(), "embedding": u.tolist()})
     write_json(os.path.join(gold, "text_tower.json"), tower, compact=True)
+    write_json(os.path.join(root, "testdata", "goldens", "sha256.json"), sha256_goldens())
     print(f"bundle {bundle_dir}: {bundle.fingerprint}")
     return 0
 

@@ -434,18 +434,20 @@ class Bundle:
 # Events: parsing and selection (what `qanchor embed` does before the model)
 # ----------------------------------------------------------------------------------------------------------------
 
-RFC3339 = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$")
+RFC3339 = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$", re.ASCII)
 
 
 def parse_time_ms(value):
-    """Epoch milliseconds from an integer (ms) or an RFC 3339 string (fraction truncated to ms). None if invalid."""
+    """Epoch milliseconds from an integral JSON number (ms) or an RFC 3339 string (fraction truncated to ms). None if invalid."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value if -(2 ** 63) <= value < 2 ** 63 else None
+    if isinstance(value, float):  # JSON has one number type: 1.7643e12 is an integer too
+        return int(value) if math.isfinite(value) and value.is_integer() and abs(value) <= 2 ** 53 else None
     if not isinstance(value, str):
         return None
-    m = RFC3339.match(value)
+    m = RFC3339.fullmatch(value)
     if not m:
         return None
     y, mo, d, h, mi, s = (int(m.group(i)) for i in range(1, 7))
