@@ -58,6 +58,7 @@ struct QAnchorEmbedderTests {
         let model = try Self.model.get()
         let golden = try Self.json("bundle.json") as! [String: Any]
         #expect(model.prefixLength == golden["prefix_length"] as! Int)
+        #expect(model.fingerprint == golden["fingerprint"] as! String)
         let suffixIDs = golden["suffix_ids"] as! [String: [Int]]
         for (id, ids) in suffixIDs {
             #expect(model.suffixes[id]?.queryTokens.map(Int.init) == ids, "suffix of \(id)")

@@ -16,42 +16,32 @@ struct PrefixLayout: Sendable {
     /// Count of leading `.token` items.
     let preambleLength: Int
 
-    init(manifest: BundleManifest, tokenizer: any TextTokenizer, manifestPath: String) throws(QAnchorModelError) {
-        func special(_ token: String, _ role: String) throws(QAnchorModelError) -> Int32 {
+    /// Resolves a manifest that passed `BundleManifest.validate(backboneTokenizer:)` (one summary segment, one
+    /// block per modality, every special token known).
+    init(manifest: BundleManifest, tokenizer: any TextTokenizer) throws(QAnchorModelError) {
+        func special(_ token: String) throws(QAnchorModelError) -> Int32 {
             guard let id = tokenizer.id(forToken: token) else {
-                throw .bundle(file: manifestPath, problem: "\(role) '\(token)' is not a token of the backbone tokenizer")
+                throw .bundle(file: BundleManifest.fileName, problem: "'\(token)' is not a token of the backbone tokenizer")
             }
             return Int32(id)
         }
         var items: [Item] = []
-        var sawSummary = false
-        var blocks = Set<String>()
-        for (index, segment) in manifest.layout.enumerated() {
-            switch segment.kind {
-            case .text:
-                items += tokenizer.encode(segment.text ?? "").map { .token(Int32($0)) }
-            case .special:
-                items.append(.token(try special(segment.token ?? "", "layout[\(index)] token")))
+        for segment in manifest.layout {
+            switch segment {
+            case .text(let text):
+                items += tokenizer.encode(text).map { .token(Int32($0)) }
+            case .special(let token):
+                items.append(.token(try special(token)))
             case .summary:
-                guard !sawSummary else { throw .bundle(file: manifestPath, problem: "layout[\(index)]: a second summary segment") }
-                sawSummary = true
                 items += (0...manifest.modalities.count).map { .summary($0) }
-            case .modality:
-                guard let name = segment.modality, let m = manifest.modalities.first(where: { $0.name == name }) else {
-                    throw .bundle(file: manifestPath, problem: "layout[\(index)] names modality '\(segment.modality ?? "")', which the manifest does not define")
+            case .modality(let name):
+                guard let m = manifest.modality(named: name) else {
+                    throw .bundle(file: BundleManifest.fileName, problem: "the layout names unknown modality '\(name)'")
                 }
-                guard blocks.insert(name).inserted else {
-                    throw .bundle(file: manifestPath, problem: "layout[\(index)]: modality '\(name)' appears twice")
-                }
-                items.append(.token(try special(m.startToken, "start token of '\(name)'")))
+                items.append(.token(try special(m.startToken)))
                 items += (0..<m.slotCount).map { .event(modality: name, slot: $0) }
-                items.append(.token(try special(m.endToken, "end token of '\(name)'")))
+                items.append(.token(try special(m.endToken)))
             }
-        }
-        guard sawSummary else { throw .bundle(file: manifestPath, problem: "the layout has no summary segment") }
-        let missing = manifest.modalities.map(\.name).filter { !blocks.contains($0) }
-        guard missing.isEmpty else {
-            throw .bundle(file: manifestPath, problem: "the layout has no block for modality '\(missing[0])'")
         }
         self.items = items
         preambleLength = items.firstIndex { if case .token = $0 { return false } else { return true } } ?? items.count

@@ -16,6 +16,9 @@ import Synchronization
 public final class QAnchorEmbedder: Sendable {
     public let manifest: BundleManifest
     public let bundleURL: URL
+    /// `sha256:…` over the manifest and every weight and tokenizer file (see `BundleFingerprint`): names the model
+    /// in every output record and guards every cache.
+    public let fingerprint: String
     /// Width of the event vectors `h` (the encoders' hidden size).
     public let encoderWidth: Int
     /// Width of the backbone (d_model).
@@ -32,24 +35,23 @@ public final class QAnchorEmbedder: Sendable {
     private let preambleState = Mutex<DecoderState?>(nil)
 
     public init(bundle: URL) throws(QAnchorModelError) {
-        let manifest = try BundleManifest.load(bundle: bundle)
-        let manifestPath = bundle.appendingPathComponent(BundleManifest.fileName).path
+        let manifest: BundleManifest
+        do { manifest = try BundleManifest.load(bundleDirectory: bundle) } catch { throw .manifest(error) }
         let backboneURL = bundle.appendingPathComponent(manifest.backbone)
-        do { decoder = try Qwen2Decoder(directory: backboneURL) } catch {
-            throw .component(path: backboneURL.path, underlying: "\(error)")
-        }
         let tokenizerURL = backboneURL.appendingPathComponent("tokenizer.json")
         do { backboneTokenizer = try Tokenizer(contentsOf: tokenizerURL) } catch {
             throw .component(path: tokenizerURL.path, underlying: "\(error)")
         }
+        do { try manifest.validate(backboneTokenizer: backboneTokenizer) } catch { throw .manifest(error) }
+        do { decoder = try Qwen2Decoder(directory: backboneURL) } catch {
+            throw .component(path: backboneURL.path, underlying: "\(error)")
+        }
+        let manifestPath = bundle.appendingPathComponent(BundleManifest.fileName).path
         var encoders: [String: (encoder: BertEncoder, tokenizer: WordPieceTokenizer)] = [:]
         var widths = Set<Int>()
         for m in manifest.modalities where m.kind == .text {
             guard let dir = m.encoder else {
                 throw .bundle(file: manifestPath, problem: "text modality '\(m.name)' names no encoder directory")
-            }
-            guard (m.maxEvents ?? 0) > 0, (m.maxTextTokens ?? 0) >= 2 else {
-                throw .bundle(file: manifestPath, problem: "modality '\(m.name)': max_events must be > 0 and max_text_tokens ≥ 2")
             }
             if encoders[dir] != nil { continue }
             let url = bundle.appendingPathComponent(dir)
@@ -64,25 +66,15 @@ public final class QAnchorEmbedder: Sendable {
             encoders[dir] = (encoder, tokenizer)
             widths.insert(encoder.configuration.hiddenSize)
         }
-        for m in manifest.modalities where m.kind == .tabular {
-            guard (m.features ?? 0) > 0, (m.slots ?? 0) > 0 else {
-                throw .bundle(file: manifestPath, problem: "tabular modality '\(m.name)': features and slots must be > 0")
-            }
-        }
         guard widths.count == 1, let e = widths.first else {
             throw .bundle(file: manifestPath, problem: widths.isEmpty ? "no text modality (an encoder width is needed)"
                           : "the encoders have different widths \(widths.sorted()); the shared adapters need one")
         }
-        let names = manifest.modalities.map(\.name)
-        guard Set(names).count == names.count else {
-            throw .bundle(file: manifestPath, problem: "duplicate modality names in \(names)")
-        }
-        let ids = manifest.scenarios.map(\.id)
-        guard Set(ids).count == ids.count else {
-            throw .bundle(file: manifestPath, problem: "duplicate scenario ids in \(ids)")
-        }
         guard manifest.paddingVisible else {
             throw .bundle(file: manifestPath, problem: "padding_visible=false is not supported by this engine yet (the authors' code keeps padding visible)")
+        }
+        do { fingerprint = try BundleFingerprint(bundleDirectory: bundle, manifest: manifest).value } catch {
+            throw .manifest(error)
         }
         self.manifest = manifest
         self.bundleURL = bundle
@@ -91,12 +83,9 @@ public final class QAnchorEmbedder: Sendable {
         modelWidth = decoder.configuration.hiddenSize
         heads = try QAnchorHeads(bundle: bundle, manifest: manifest, encoderWidth: e, modelWidth: modelWidth)
         userEncoder = UserEncoder(manifest: manifest, heads: heads, encoderWidth: e, modelWidth: modelWidth)
-        layout = try PrefixLayout(manifest: manifest, tokenizer: backboneTokenizer, manifestPath: manifestPath)
+        layout = try PrefixLayout(manifest: manifest, tokenizer: backboneTokenizer)
         guard let readout = backboneTokenizer.id(forToken: manifest.readoutToken) else {
             throw .bundle(file: manifestPath, problem: "readout token '\(manifest.readoutToken)' is not a token of the backbone tokenizer")
-        }
-        guard manifest.suffixTemplate.contains("{query}") else {
-            throw .bundle(file: manifestPath, problem: "suffix_template must contain {query}")
         }
         var suffixes: [String: ScenarioSuffix] = [:]
         for s in manifest.scenarios {
@@ -133,7 +122,7 @@ public final class QAnchorEmbedder: Sendable {
     }
 
     private func textModality(_ name: String) throws(QAnchorModelError)
-        -> (BundleManifest.Modality, (encoder: BertEncoder, tokenizer: WordPieceTokenizer)) {
+        -> (BundleModality, (encoder: BertEncoder, tokenizer: WordPieceTokenizer)) {
         guard let m = manifest.modalities.first(where: { $0.name == name }), m.kind == .text,
               let dir = m.encoder, let pair = encoders[dir] else {
             throw .input("'\(name)' is not a text modality of this bundle")
@@ -216,7 +205,7 @@ public final class QAnchorEmbedder: Sendable {
     /// The semantic tower: text → backbone → last-token hidden → the same projection. Puts a free-text description
     /// in the users' space.
     public func embedText(_ text: String) throws(QAnchorModelError) -> (embedding: [Float], hidden: [Float]) {
-        guard let tower = manifest.textTower else { throw .input("this bundle has no text_tower section") }
+        let tower = manifest.textTower
         let full = tower.template.replacingOccurrences(of: "{text}", with: text)
         let ids = Array(backboneTokenizer.encode(full).prefix(tower.maxTokens))
         guard !ids.isEmpty else { throw .input("the text gives no tokens") }

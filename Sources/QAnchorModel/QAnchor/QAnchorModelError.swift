@@ -1,6 +1,8 @@
 /// Errors of the Q-Anchor model layer: a bundle that does not hold together, or input the model cannot take.
 /// Every case names the file, tensor, field or input it is about.
 public enum QAnchorModelError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The manifest is unreadable or breaks a rule of the format.
+    case manifest(BundleError)
     /// The bundle (manifest, a tokenizer, a weight file) is wrong.
     case bundle(file: String, problem: String)
     /// A heads tensor is missing, has the wrong shape, or is unexpected.
@@ -14,6 +16,7 @@ public enum QAnchorModelError: Error, Sendable, Equatable, CustomStringConvertib
 
     public var description: String {
         switch self {
+        case .manifest(let error): return error.description
         case .bundle(let file, let problem): return "\(file): \(problem)"
         case .tensor(let file, let tensor, let problem): return "\(file): tensor '\(tensor)': \(problem)"
         case .component(let path, let underlying): return "\(path): \(underlying)"

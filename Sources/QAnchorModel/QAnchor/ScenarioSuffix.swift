@@ -2,7 +2,7 @@
 /// the scenario's soft-prompt vectors, then the readout token. The embedding is read at the last position.
 /// Immutable; built once per process.
 struct ScenarioSuffix: Sendable {
-    let scenario: BundleManifest.Scenario
+    let scenario: BundleScenario
     let queryTokens: [Int32]
     /// `n × D`, row-major.
     let softPrompt: [Float]
