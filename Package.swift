@@ -69,11 +69,12 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], linkerSettings: rdkafkaRuntime),
 
-        .testTarget(name: "QAnchorKafkaTests", dependencies: ["QAnchorKafka"],
+        .target(name: "QAnchorTestSupport", dependencies: ["QAnchorKafka"], path: "Tests/QAnchorTestSupport"),
+        .testTarget(name: "QAnchorKafkaTests", dependencies: ["QAnchorKafka", "QAnchorTestSupport"],
                     linkerSettings: rdkafkaRuntime),
         .testTarget(name: "QAnchorStoreTests", dependencies: ["QAnchorStore"]),
         .testTarget(name: "QAnchorModelTests", dependencies: ["QAnchorModel"]),
-        .testTarget(name: "QAnchorDaemonTests", dependencies: ["QAnchorDaemon", "QAnchorKafka"],
+        .testTarget(name: "QAnchorDaemonTests", dependencies: ["QAnchorDaemon", "QAnchorKafka", "QAnchorTestSupport"],
                     linkerSettings: rdkafkaRuntime),
     ],
     swiftLanguageModes: [.v6]

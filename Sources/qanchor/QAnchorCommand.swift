@@ -7,6 +7,8 @@ struct QAnchorCommand: AsyncParsableCommand {
         commandName: "qanchor",
         abstract: "Keeps Query-as-Anchor user embeddings fresh from Kafka event streams.",
         subcommands: [
+            EmbedCommand.self,
+            EmbedTextCommand.self,
             InspectCommand.self,
             StoreCommand.self,
             KafkaCommand.self,

@@ -67,29 +67,6 @@ struct EventParserTests {
         }
         #expect(!r.detail.contains("4111"))
     }
-
-    @Test(arguments: [
-        ("1970-01-01T00:00:00Z", Int64(0)),
-        ("2000-02-29T12:34:56.789Z", Int64(951_827_696_789)),
-        ("2025-11-28T00:00:00-05:30", Int64(1_764_307_800_000)),
-        ("2024-12-31t23:59:59z", Int64(1_735_689_599_000)),
-    ])
-    func iso8601(_ text: String, _ expected: Int64) {
-        #expect(EventTime.parseISO8601(text) == expected)
-        // Cross-check against Foundation.
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        let plain = ISO8601DateFormatter()
-        if let date = formatter.date(from: text.uppercased()) ?? plain.date(from: text.uppercased()) {
-            #expect(Int64((date.timeIntervalSince1970 * 1000).rounded()) == expected)
-        }
-    }
-
-    @Test(arguments: ["2025-02-29T00:00:00Z", "2025-13-01T00:00:00Z", "2025-11-28T24:00:00Z", "2025-11-28T00:00:00",
-                      "2025-11-28T00:00:00.Z", "2025-11-28T00:00:00Zjunk", "25-11-28T00:00:00Z"])
-    func invalidISO8601(_ text: String) {
-        #expect(EventTime.parseISO8601(text) == nil)
-    }
 }
 
 extension Result where Failure == EventRejection {

@@ -1,4 +1,5 @@
 import Foundation
+import QAnchorTestSupport
 import Testing
 @testable import QAnchorKafka
 
@@ -222,18 +223,3 @@ struct KafkaBrokerTests {
     }
 }
 
-/// kcat on the runtime ops/setup installs (`QANCHOR_KCAT` overrides).
-enum Kcat {
-    static var path: String {
-        ProcessInfo.processInfo.environment["QANCHOR_KCAT"] ?? "/opt/qanchor/bin/kcat"
-    }
-
-    @discardableResult
-    static func run(_ arguments: [String], input: String? = nil) throws -> String {
-        let (status, output) = try Subprocess.run(path, arguments, input: input)
-        guard status == 0 else {
-            throw BrokerError(message: "kcat \(arguments.joined(separator: " ")) exited \(status)")
-        }
-        return output
-    }
-}

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import QAnchorTestSupport
 import Testing
 @testable import QAnchorKafka
 

@@ -107,7 +107,8 @@ struct QAnchorEmbedderTests {
                 if let scores = g["scores"] as? [String: NSNumber] {
                     #expect(result.scores?.count == scores.count)
                     for (label, value) in scores {
-                        #expect(abs((result.scores?[label] ?? -1) - value.floatValue) <= 1e-4, "\(user)/\(result.scenario) score \(label)")
+                        let mine = result.scores?.first { $0.label == label }?.score ?? -1
+                        #expect(abs(mine - value.floatValue) <= 1e-4, "\(user)/\(result.scenario) score \(label)")
                     }
                 } else {
                     #expect(result.scores == nil)

@@ -1,9 +1,10 @@
 import Foundation
+import QAnchorModel
 
 /// Parses and validates input records (DESIGN §4): one JSON object per record,
 /// `{"event_id", "user_id", "ts", "text"}` for text modalities or `{"event_id", "user_id", "ts", "features"}` for
 /// tabular. Rules: UTF-8; `event_id` and `user_id` non-empty strings of at most `maxIDBytes`; the record key, when
-/// set, equals `user_id`; `ts` (integer milliseconds since the epoch, or an ISO-8601 string with a zone) inside
+/// set, equals `user_id`; `ts` (integer milliseconds since the epoch, or an RFC 3339 string) inside
 /// `[now − window, now + skew]`; `text` at most `maxTextBytes`; `features` exactly `featureCount` finite numbers.
 /// Unknown fields are ignored.
 ///
@@ -92,8 +93,8 @@ public struct EventParser: Sendable {
         case .milliseconds(let ms):
             return ms
         case .text(let text):
-            guard let ms = EventTime.parseISO8601(text) else {
-                throw EventRejection(.wrongType, "'ts' is not an ISO-8601 time with a zone (e.g. 2025-11-28T00:00:00Z)")
+            guard let ms = RFC3339Timestamp.milliseconds(text) else {
+                throw EventRejection(.wrongType, "'ts' is not an RFC 3339 time (e.g. 2025-11-28T00:00:00Z)")
             }
             return ms
         }
@@ -167,77 +168,5 @@ struct RawInputEvent: Decodable {
         case .wrongType:
             if case .value(let text) = field(.ts, String.self) { ts = .value(.text(text)) } else { ts = .wrongType }
         }
-    }
-}
-
-/// Event-time parsing shared by the daemon and the CLI.
-public enum EventTime {
-    /// Milliseconds since the epoch for an ISO-8601 date-time with a zone (`Z` or `±hh:mm`), optional fraction.
-    public static func parseISO8601(_ text: String) -> Int64? {
-        let bytes = Array(text.utf8)
-        // YYYY-MM-DDTHH:MM:SS[.fff…](Z|±HH:MM)
-        func digits(_ start: Int, _ count: Int) -> Int? {
-            guard start + count <= bytes.count else { return nil }
-            var value = 0
-            for b in bytes[start..<start + count] {
-                guard b >= 48 && b <= 57 else { return nil }
-                value = value * 10 + Int(b - 48)
-            }
-            return value
-        }
-        func expect(_ index: Int, _ char: UInt8) -> Bool { index < bytes.count && bytes[index] == char }
-        guard let year = digits(0, 4), expect(4, 45), let month = digits(5, 2), expect(7, 45),
-              let day = digits(8, 2), expect(10, 84) || expect(10, 116) || expect(10, 32),
-              let hour = digits(11, 2), expect(13, 58), let minute = digits(14, 2), expect(16, 58),
-              let second = digits(17, 2) else { return nil }
-        guard (1...12).contains(month), (1...daysIn(month, year)).contains(day), hour < 24, minute < 60,
-              second < 61 else { return nil }
-        var index = 19
-        var millis = 0
-        if expect(index, 46) {  // '.'
-            index += 1
-            var scale = 100
-            let start = index
-            while index < bytes.count, bytes[index] >= 48, bytes[index] <= 57 {
-                millis += Int(bytes[index] - 48) * scale
-                scale /= 10
-                index += 1
-            }
-            if index == start { return nil }
-        }
-        var offsetMinutes = 0
-        if expect(index, 90) || expect(index, 122) {  // Z
-            index += 1
-        } else if expect(index, 43) || expect(index, 45) {  // + or -
-            let sign = bytes[index] == 43 ? 1 : -1
-            guard let oh = digits(index + 1, 2), expect(index + 3, 58), let om = digits(index + 4, 2),
-                  oh < 24, om < 60 else { return nil }
-            offsetMinutes = sign * (oh * 60 + om)
-            index += 6
-        } else {
-            return nil
-        }
-        guard index == bytes.count else { return nil }
-        let days = daysFromCivil(year, month, day)
-        let seconds = Int64(days) * 86_400 + Int64(hour * 3600 + minute * 60 + second) - Int64(offsetMinutes * 60)
-        return seconds * 1000 + Int64(millis)
-    }
-
-    private static func daysIn(_ month: Int, _ year: Int) -> Int {
-        switch month {
-        case 2: return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
-        case 4, 6, 9, 11: return 30
-        default: return 31
-        }
-    }
-
-    /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-    private static func daysFromCivil(_ y0: Int, _ m: Int, _ d: Int) -> Int {
-        let y = m <= 2 ? y0 - 1 : y0
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
     }
 }

@@ -182,7 +182,7 @@ public final class QAnchorEmbedder: Sendable {
 
     private func readout(scenario id: String, hidden: [Float]) -> ScenarioEmbedding {
         let u = heads.projection(hidden)
-        var scores: [String: Float]?
+        var scores: [LabelScore]?
         if let p = heads.prototypes[id], let s = suffixes[id]?.scenario, let labels = s.labels, let tau = s.tau {
             // scores = softmax(u · Pᵀ / τ)
             let k = labels.count, o = u.count
@@ -195,7 +195,7 @@ public final class QAnchorEmbedder: Sendable {
             let top = logits.max() ?? 0
             let exps = logits.map { Foundation.exp($0 - top) }
             let total = exps.reduce(0, +)
-            scores = Dictionary(uniqueKeysWithValues: zip(labels, exps.map { Float($0 / total) }))
+            scores = zip(labels, exps).map { LabelScore(label: $0, score: Float($1 / total)) }
         }
         return ScenarioEmbedding(scenario: id, embedding: u, scores: scores, hidden: hidden)
     }

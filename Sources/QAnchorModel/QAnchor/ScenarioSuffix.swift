@@ -24,8 +24,19 @@ public struct ScenarioEmbedding: Sendable, Equatable {
     public var scenario: String
     /// The projected (and, per the manifest, L2-normalised) embedding.
     public var embedding: [Float]
-    /// `softmax(u · Pᵀ / τ)` per label, when the scenario has prototypes.
-    public var scores: [String: Float]?
+    /// `softmax(u · Pᵀ / τ)` per label, in the manifest's label order, when the scenario has prototypes.
+    public var scores: [LabelScore]?
     /// The final-norm hidden state at the readout token (for diagnostics and tests).
     public var hidden: [Float]
+}
+
+/// A prototype label and its score.
+public struct LabelScore: Sendable, Equatable {
+    public var label: String
+    public var score: Float
+
+    public init(label: String, score: Float) {
+        self.label = label
+        self.score = score
+    }
 }

@@ -7,8 +7,8 @@ import Synchronization
 /// Uses `QANCHOR_TEST_BOOTSTRAP` when set. Otherwise it uses the broker that `ops/dev/broker` runs on
 /// `QANCHOR_TEST_BROKER_PORT` (default 19092), starting it on first use when it is not running and stopping it
 /// when the test process exits — only if this process started it.
-enum TestBroker {
-    static let repositoryRoot: URL = {
+public enum TestBroker {
+    public static let repositoryRoot: URL = {
         var url = URL(fileURLWithPath: #filePath)
         while url.path != "/" {
             url.deleteLastPathComponent()
@@ -18,7 +18,7 @@ enum TestBroker {
     }()
 
     /// `host:port` of the shared test broker.
-    static var bootstrap: String {
+    public static var bootstrap: String {
         get throws { try shared.get() }
     }
 
@@ -41,39 +41,40 @@ enum TestBroker {
     }()
 }
 
-struct BrokerError: Error, CustomStringConvertible {
-    var message: String
-    var description: String { message }
+public struct BrokerError: Error, CustomStringConvertible {
+    public var message: String
+    public init(message: String) { self.message = message }
+    public var description: String { message }
 }
 
 /// One Tansu broker managed through `ops/dev/broker` (pid and log files in `stateDirectory`).
-final class LocalBroker: Sendable {
-    let port: Int
-    let stateDirectory: URL
+public final class LocalBroker: Sendable {
+    public let port: Int
+    public let stateDirectory: URL
 
-    init(port: Int, stateDirectory: URL) throws {
+    public init(port: Int, stateDirectory: URL) throws {
         self.port = port
         self.stateDirectory = stateDirectory
     }
 
     /// A broker on a free port, for tests that stop it.
-    static func onFreePort(label: String) throws -> LocalBroker {
+    public static func onFreePort(label: String) throws -> LocalBroker {
         let port = Int.random(in: 20_000..<30_000)
         return try LocalBroker(port: port, stateDirectory: TestBroker.repositoryRoot.appendingPathComponent(".state/test-\(label)"))
     }
 
-    var bootstrap: String { "127.0.0.1:\(port)" }
+    public var bootstrap: String { "127.0.0.1:\(port)" }
 
     /// Starts the broker unless it runs; returns whether this call started it.
     @discardableResult
-    func start() throws -> Bool {
+    public func start() throws -> Bool {
         if (try? run("status")) == 0 { return false }
         let status = try run("start")
         guard status == 0 else { throw BrokerError(message: "ops/dev/broker start failed (exit \(status)) on port \(port)") }
         return true
     }
 
-    func stop() {
+    public func stop() {
         _ = try? run("stop")
     }
 
@@ -103,18 +104,18 @@ final class LocalBroker: Sendable {
 }
 
 /// A unique name for a test's topics and groups.
-func uniqueName(_ prefix: String) -> String {
+public func uniqueName(_ prefix: String) -> String {
     "\(prefix)-\(UUID().uuidString.prefix(8).lowercased())"
 }
 
 /// Reads a consumer's events in the background so tests can wait for conditions with a deadline without
 /// cancelling the event stream.
-final class EventRecorder: Sendable {
+public final class EventRecorder: Sendable {
     private final class Seen: Sendable { let events = Mutex<[KafkaConsumerEvent]>([]) }
     private let seen = Seen()
     private let reader: Task<Void, Never>
 
-    init(_ consumer: KafkaConsumer) {
+    public init(_ consumer: KafkaConsumer) {
         let events = consumer.events
         let seen = self.seen
         reader = Task {
@@ -122,12 +123,12 @@ final class EventRecorder: Sendable {
         }
     }
 
-    var events: [KafkaConsumerEvent] { seen.events.withLock { $0 } }
-    var records: [KafkaConsumerRecord] { events.records }
+    public var events: [KafkaConsumerEvent] { seen.events.withLock { $0 } }
+    public var records: [KafkaConsumerRecord] { events.records }
 
     /// Waits until `condition` holds for the events seen so far; returns whether it did before `timeout`.
     @discardableResult
-    func wait(timeout: Duration = .seconds(30), until condition: ([KafkaConsumerEvent]) -> Bool) async -> Bool {
+    public func wait(timeout: Duration = .seconds(30), until condition: ([KafkaConsumerEvent]) -> Bool) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if condition(events) { return true }
@@ -137,11 +138,11 @@ final class EventRecorder: Sendable {
     }
 
     /// Waits for the stream to end (after `close()`).
-    func finished() async { await reader.value }
+    public func finished() async { await reader.value }
 }
 
 extension Array where Element == KafkaConsumerEvent {
-    var records: [KafkaConsumerRecord] {
+    public var records: [KafkaConsumerRecord] {
         flatMap { event -> [KafkaConsumerRecord] in
             if case .records(let r) = event { return r }
             return []
@@ -149,7 +150,7 @@ extension Array where Element == KafkaConsumerEvent {
     }
 
     /// The partitions assigned minus those revoked, in event order.
-    var currentAssignment: Set<KafkaTopicPartition> {
+    public var currentAssignment: Set<KafkaTopicPartition> {
         var set: Set<KafkaTopicPartition> = []
         for event in self {
             if case .assigned(let positions) = event { set.formUnion(positions.keys) }

@@ -5,13 +5,13 @@ import Glibc
 
 /// Runs a program to completion with `posix_spawn` + `waitpid` (Foundation's `Process.waitUntilExit` can hang
 /// when called from a test's static initializer). Input and output go through temporary files.
-enum Subprocess {
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
+public enum Subprocess {
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
     }
 
     /// Returns the exit status and standard output; standard error is discarded unless `showErrors`.
-    static func run(_ path: String, _ arguments: [String], environment: [String: String]? = nil,
+    public static func run(_ path: String, _ arguments: [String], environment: [String: String]? = nil,
                     input: String? = nil, showErrors: Bool = false) throws -> (status: Int32, output: String) {
         let directory = FileManager.default.temporaryDirectory
         let inputPath = directory.appendingPathComponent("qanchor-in-\(UUID().uuidString)").path

@@ -1,0 +1,145 @@
+import ArgumentParser
+import Foundation
+import QAnchorDaemon
+import QAnchorModel
+
+/// `qanchor embed`: embeddings for the users in a JSONL file of events, without Kafka or a store.
+///
+/// Each line is an input-topic event (DESIGN §4) plus `"modality"`. The window is applied relative to `--now`,
+/// duplicates of (modality, event_id) are dropped (the first wins), the K_m newest events per modality and the newest
+/// tabular snapshot are kept. Prints one output record per (user, scenario) as a JSON line, sorted by user then
+/// scenario. Bad lines are reported on stderr with their line numbers and skipped; the exit code is 1 if any line
+/// was bad, 0 otherwise.
+struct EmbedCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "embed",
+        abstract: "Embed the users of a JSONL event file (no Kafka, no store).")
+
+    @Option(help: "The model bundle directory.")
+    var bundle: String
+
+    @Option(help: "JSONL events (input-topic format plus \"modality\"); '-' reads standard input.")
+    var events: String
+
+    @Option(help: "Reference time for the window: RFC 3339 or epoch milliseconds (default: now).")
+    var now: String?
+
+    @Option(help: "Allowed clock skew for events after --now, in seconds.")
+    var skewSeconds: Int64 = 300
+
+    @Option(name: .customLong("scenario"), help: "Scenario id (repeatable; default: all).")
+    var scenarios: [String] = []
+
+    @Option(help: "OpenBLAS threads (0 = all cores).")
+    var threads = 0
+
+    func run() async throws {
+        if threads > 0 { BLAS.setThreads(threads) }
+        let nowMs: Int64
+        if let now {
+            guard let parsed = Int64(now) ?? RFC3339Timestamp.milliseconds(now) else {
+                throw ValidationError("--now: expected RFC 3339 (2025-11-28T00:00:00Z) or epoch milliseconds, got '\(now)'")
+            }
+            nowMs = parsed
+        } else {
+            nowMs = Int64(Date().timeIntervalSince1970 * 1000)
+        }
+        let model: QAnchorEmbedder
+        do { model = try QAnchorEmbedder(bundle: URL(fileURLWithPath: bundle)) } catch {
+            throw CLIError("cannot load bundle: \(error)")
+        }
+        for id in scenarios where model.manifest.scenario(id: id) == nil {
+            throw ValidationError("--scenario: unknown scenario '\(id)' (the bundle has \(model.scenarioIDs.joined(separator: ", ")))")
+        }
+        let data: Data
+        do {
+            data = events == "-" ? FileHandle.standardInput.readDataToEndOfFile()
+                : try Data(contentsOf: URL(fileURLWithPath: events))
+        } catch { throw CLIError("cannot read \(events): \(error.localizedDescription)") }
+
+        let parser = ModelEventParser(modalities: model.manifest.modalities)
+        let (parsed, bad) = parser.parseLines(data)
+        let source = events == "-" ? "<stdin>" : events
+        for line in bad { Standard.error("\(source):\(line.line): \(line.error)") }
+        let selection = ModelEventSelection(events: parsed, modalities: model.manifest.modalities,
+                                            windowDays: model.manifest.windowDays, nowMs: nowMs,
+                                            skewMs: skewSeconds * 1000)
+        let chosenScenarios = (scenarios.isEmpty ? model.scenarioIDs : scenarios)
+            .sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        let computedAt = Int64(Date().timeIntervalSince1970 * 1000)
+        var vectorCache: [String: [String: [Float]]] = [:]
+        for user in selection.users {
+            var history = UserHistory()
+            for m in model.manifest.modalities {
+                let chosen = user.events[m.name] ?? []
+                switch m.kind {
+                case .text:
+                    let texts = chosen.map { event -> String in
+                        if case .text(let t) = event.payload { return t } else { return "" }
+                    }
+                    let missing = Array(Set(texts.filter { vectorCache[m.name]?[$0] == nil }))
+                    if !missing.isEmpty {
+                        let vectors = try model.eventVectors(modality: m.name, texts: missing)
+                        for (text, vector) in zip(missing, vectors) { vectorCache[m.name, default: [:]][text] = vector }
+                    }
+                    history.eventVectors[m.name] = texts.map { vectorCache[m.name]![$0]! }
+                case .tabular:
+                    if case .features(let x)? = chosen.last?.payload { history.tabular[m.name] = x }
+                }
+            }
+            let results = try model.embed(user: history, scenarios: chosenScenarios)
+            for result in results {
+                let record = EmbeddingRecord(
+                    userID: user.userID, scenario: result.scenario, embedding: result.embedding, scores: result.scores,
+                    modelName: model.manifest.name, modelVersion: model.manifest.version, fingerprint: model.fingerprint,
+                    version: 1, eventTimeMs: user.eventTimeMs, windowStartMs: selection.windowStartMs,
+                    computedAtMs: computedAt)
+                Standard.output(record.json)
+            }
+        }
+        if !bad.isEmpty { throw ExitCode(1) }
+    }
+}
+
+/// `qanchor embed-text`: the text tower for free-text descriptions.
+struct EmbedTextCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "embed-text",
+        abstract: "Embed free texts with the text tower (one JSON line per text).")
+
+    @Option(help: "The model bundle directory.")
+    var bundle: String
+
+    @Argument(help: "The texts.")
+    var texts: [String]
+
+    func run() async throws {
+        let model: QAnchorEmbedder
+        do { model = try QAnchorEmbedder(bundle: URL(fileURLWithPath: bundle)) } catch {
+            throw CLIError("cannot load bundle: \(error)")
+        }
+        for text in texts {
+            let (embedding, _) = try model.embedText(text)
+            Standard.output("{\"text\":\(jsonString(text)),\"dim\":\(embedding.count),\"embedding\":["
+                + embedding.map { "\($0)" }.joined(separator: ",")
+                + "],\"model\":{\"name\":\(jsonString(model.manifest.name)),\"fingerprint\":\(jsonString(model.fingerprint))}}")
+        }
+    }
+}
+
+/// An error message for the user (no stack, no type names).
+struct CLIError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Writes whole lines to stdout/stderr.
+enum Standard {
+    static func output(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
+    static func error(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+}
+
+func jsonString(_ s: String) -> String {
+    let data = (try? JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes])) ?? Data("[\"\"]".utf8)
+    return String(decoding: data.dropFirst().dropLast(), as: UTF8.self)
+}
