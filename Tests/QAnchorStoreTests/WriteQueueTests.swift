@@ -10,7 +10,7 @@ import Testing
         let store = try Fixture.open(dir.url)
         defer { store.close() }
         // Keep the writer busy so the next requests queue up behind it and are taken together.
-        let blocker = Task { try await store.write { _ in usleep(300_000) } }
+        let blocker = Task { try await store.write { _ in _ = usleep(300_000) } }
         try await Task.sleep(for: .milliseconds(100))
         let a = Task {
             try await store.ingest(IngestBatch(events: [Fixture.text(Fixture.user("a"), 0, "a1", at: Fixture.now)],
