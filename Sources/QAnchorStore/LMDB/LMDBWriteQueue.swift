@@ -38,6 +38,12 @@ final class LMDBWriteQueue: @unchecked Sendable {
         return counters
     }
 
+    /// Requests waiting for the writer thread.
+    var pendingCount: Int {
+        condition.lock(); defer { condition.unlock() }
+        return pending.count
+    }
+
     private func count(_ body: (inout WriterStatistics) -> Void) {
         condition.lock(); body(&counters); condition.unlock()
     }
