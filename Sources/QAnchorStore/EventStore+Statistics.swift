@@ -2,16 +2,19 @@ import CLMDB
 
 extension EventStore {
     /// Whole-store figures: users, events per modality, dirty users, cache and KV sizes, offsets and
-    /// LMDB map use. Event counts come from counters kept by every write; the rest from LMDB statistics
-    /// (cache bytes are summed by a scan of the cache table).
-    public func statistics() throws -> StoreStatistics {
+    /// LMDB map use. Counts come from counters kept by every write and from LMDB's per-table statistics,
+    /// so the call is cheap — except `contentCacheBytes`, which needs a scan of the cache table and is
+    /// reported as -1 unless `includeCacheBytes` (leave it off for frequent metrics scrapes).
+    public func statistics(includeCacheBytes: Bool = true) throws -> StoreStatistics {
         try read { txn in
             var events: [String: Int] = [:]
             for (i, m) in configuration.modalities.enumerated() {
                 events[m.name] = try Meta.counter(txn, tables, Meta.eventCounterName(i))
             }
-            var cacheBytes = 0
-            try txn.scan(tables.cache, prefix: []) { k, v in cacheBytes += k.count + v.count; return true }
+            var cacheBytes = includeCacheBytes ? 0 : -1
+            if includeCacheBytes {
+                try txn.scan(tables.cache, prefix: []) { k, v in cacheBytes += k.count + v.count; return true }
+            }
             let info = environment.info()
             let pageSize = environment.pageSize
             return StoreStatistics(

@@ -58,8 +58,8 @@ public final class EventStore: Sendable {
     /// done when the store is released.
     public func close() {
         guard closed.claim() else { return }
-        writer.stop()
-        environment.close()
+        let environment = self.environment
+        writer.stop { environment.close() }
     }
 
     /// Counters of the writer thread (commits, requests, isolated failures, map growths).

@@ -107,3 +107,32 @@ import Testing
         #expect(seenUsers == expectedUsers, "iteration \(iteration): users of partition \(p)")
     }
 }
+
+/// A second process (the daemon) grows the map while this one (a tool such as `qanchor inspect`) has the
+/// store open: this process's next read gets `MDB_MAP_RESIZED` and must adopt the new size transparently.
+@Suite struct MultiProcessTests {
+    @Test func readerAdoptsAMapGrownByAnotherProcess() throws {
+        let executable = try CrashLoopTests.qanchorExecutable()
+        let dir = TemporaryDirectory()
+        let storeDir = dir.child("store")
+        let store = try EventStore(configuration: CrashWorkload.configuration(directory: storeDir))
+        defer { store.close() }
+        let before = try store.statistics().mapSizeBytes
+
+        let child = Process()
+        child.executableURL = executable
+        child.arguments = ["store", "crash-writer", "--store", storeDir.path, "--batches", "150"]
+        child.standardOutput = FileHandle.nullDevice
+        child.standardError = FileHandle.nullDevice
+        try child.run()
+        child.waitUntilExit()
+        #expect(child.terminationStatus == 0)
+
+        let stats = try store.statistics()
+        #expect(stats.mapSizeBytes > before)
+        #expect(stats.offsets.count == CrashWorkload.partitions.count)
+        #expect(stats.offsets.allSatisfy { $0.nextOffset == 150 * Int64(CrashWorkload.eventsPerBatch) })
+        let user = CrashWorkload.user(2, 149, 0)
+        #expect(try store.userState(user)?.modalities[0].events.isEmpty == false)
+    }
+}

@@ -177,6 +177,8 @@ import Testing
         #expect(found == [[0.5, 1, 2, 4], nil])
         #expect(try store.cachedVectors(modality: 1, textHashes: [hash]) == [nil])
         #expect(try store.statistics().contentCacheEntries == 1)
+        #expect(try store.statistics().contentCacheBytes == 1 + hash.count + 4 + 5 + 2 * 4)   // key, day, fp16 blob
+        #expect(try store.statistics(includeCacheBytes: false).contentCacheBytes == -1)
     }
 }
 

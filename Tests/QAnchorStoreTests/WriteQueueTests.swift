@@ -2,6 +2,14 @@ import Foundation
 import Testing
 @testable import QAnchorStore
 
+/// A flag set on one thread and read on another.
+final class Flag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.lock(); value = true; lock.unlock() }
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+}
+
 @Suite struct WriteQueueTests {
     struct ProbeFailure: Error {}
 
@@ -9,9 +17,16 @@ import Testing
         let dir = TemporaryDirectory()
         let store = try Fixture.open(dir.url)
         defer { store.close() }
-        // Keep the writer busy so the next requests queue up behind it and are taken together.
-        let blocker = Task { try await store.write { _ in usleep(300_000) } }
-        try await Task.sleep(for: .milliseconds(100))
+        // Keep the writer busy until the next three requests have queued up behind it, so that it takes
+        // them together.
+        let started = Flag()
+        let blocker = Task {
+            try await store.write { _ in
+                started.set()
+                for _ in 0..<10_000 where store.writer.pendingCount < 3 { usleep(1000) }
+            }
+        }
+        while !started.isSet { try await Task.sleep(for: .milliseconds(1)) }
         let a = Task {
             try await store.ingest(IngestBatch(events: [Fixture.text(Fixture.user("a"), 0, "a1", at: Fixture.now)],
                                                offsets: [SourceOffset(topic: "bill", partition: 0, nextOffset: 1)], nowMs: Fixture.now))

@@ -29,12 +29,19 @@ final class LMDBWriteQueue: @unchecked Sendable {
     private var stopping = false
     private var stopped = false
     private var thread: Thread?
+    private var finalAction: (@Sendable () -> Void)?
     private var counters = WriterStatistics()
 
     /// Counters since open.
     var statistics: WriterStatistics {
         condition.lock(); defer { condition.unlock() }
         return counters
+    }
+
+    /// Requests waiting for the writer thread.
+    var pendingCount: Int {
+        condition.lock(); defer { condition.unlock() }
+        return pending.count
     }
 
     private func count(_ body: (inout WriterStatistics) -> Void) {
@@ -73,13 +80,21 @@ final class LMDBWriteQueue: @unchecked Sendable {
         }
     }
 
-    /// Finishes the pending requests, then stops the thread and waits for it.
-    func stop() {
+    /// Finishes the pending requests, stops the thread, then runs `afterwards` (closing the environment).
+    /// Waits for the thread, except when called on the writer thread itself (a store released inside a
+    /// write body): then `afterwards` runs when the thread's loop ends.
+    func stop(afterwards: @escaping @Sendable () -> Void = {}) {
         condition.lock()
         stopping = true
         condition.broadcast()
+        if Thread.current === thread {
+            finalAction = afterwards
+            condition.unlock()
+            return
+        }
         while !stopped { condition.wait() }
         condition.unlock()
+        afterwards()
     }
 
     private func run() {
@@ -88,8 +103,10 @@ final class LMDBWriteQueue: @unchecked Sendable {
             while pending.isEmpty && !stopping { condition.wait() }
             if pending.isEmpty && stopping {
                 stopped = true
+                let action = finalAction
                 condition.broadcast()
                 condition.unlock()
+                action?()
                 return
             }
             let take = min(pending.count, maxJobsPerTransaction)

@@ -33,31 +33,3 @@ public struct StoreStatistics: Sendable, Codable {
     /// Reader slots available.
     public var maxReaders: Int
 }
-
-/// Counts for one partition.
-public struct PartitionSummary: Sendable, Codable, Equatable {
-    /// The partition.
-    public var partition: Int32
-    /// Users with a record in the store.
-    public var users: Int
-    /// Stored text events.
-    public var events: Int
-    /// Stored tabular snapshots.
-    public var snapshots: Int
-    /// Users waiting for a refresh.
-    public var dirtyUsers: Int
-    /// Stored consumer offsets.
-    public var offsets: [SourceOffset]
-}
-
-/// The outcome of one expiry sweep step.
-public struct ExpirySweepResult: Sendable, Equatable {
-    /// Text events removed.
-    public var removedEvents = 0
-    /// Tabular snapshots removed.
-    public var removedSnapshots = 0
-    /// Users marked dirty by the removals.
-    public var dirtiedUsers = 0
-    /// True when expired entries remain: call again.
-    public var hasMore = false
-}

@@ -1,0 +1,19 @@
+/// The last completed refresh of a user.
+public struct RefreshRecord: Sendable, Equatable, Codable {
+    /// Grows by one per refresh of the user.
+    public var version: UInt64
+    /// The model bundle fingerprint used.
+    public var fingerprint: String
+    /// When the refresh completed (Unix ms).
+    public var refreshedAtMs: Int64
+    /// The newest event time in the prefix (Unix ms).
+    public var newestEventMs: Int64
+
+    /// Creates a record.
+    public init(version: UInt64, fingerprint: String, refreshedAtMs: Int64, newestEventMs: Int64) {
+        self.version = version
+        self.fingerprint = fingerprint
+        self.refreshedAtMs = refreshedAtMs
+        self.newestEventMs = newestEventMs
+    }
+}
