@@ -74,6 +74,7 @@ let package = Package(
                     linkerSettings: rdkafkaRuntime),
         .testTarget(name: "QAnchorStoreTests", dependencies: ["QAnchorStore"]),
         .testTarget(name: "QAnchorModelTests", dependencies: ["QAnchorModel"]),
+        .testTarget(name: "QAnchorCLITests", dependencies: ["QAnchorTestSupport"]),
         .testTarget(name: "QAnchorDaemonTests", dependencies: ["QAnchorDaemon", "QAnchorKafka", "QAnchorTestSupport"],
                     linkerSettings: rdkafkaRuntime),
     ],

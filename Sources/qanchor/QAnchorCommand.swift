@@ -9,6 +9,7 @@ struct QAnchorCommand: AsyncParsableCommand {
         subcommands: [
             EmbedCommand.self,
             EmbedTextCommand.self,
+            BundleCommand.self,
             InspectCommand.self,
             StoreCommand.self,
             KafkaCommand.self,

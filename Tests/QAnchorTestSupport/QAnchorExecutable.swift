@@ -1,0 +1,29 @@
+import Foundation
+
+/// The built `qanchor` binary, for tests that run it as a user would: `QANCHOR_BIN`, else next to the test bundle,
+/// else `.build/debug/qanchor`.
+public enum QAnchorExecutable {
+    public static func url() throws -> URL {
+        if let path = ProcessInfo.processInfo.environment["QANCHOR_BIN"] { return URL(fileURLWithPath: path) }
+        let candidates = [
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("qanchor"),
+            TestBroker.repositoryRoot.appendingPathComponent(".build/debug/qanchor"),
+        ]
+        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
+            throw Subprocess.Failure(description: "qanchor is not built (looked at \(candidates.map(\.path))): run `swift build` or set QANCHOR_BIN")
+        }
+        return found
+    }
+
+    /// Runs `qanchor` with these arguments; returns the exit status, standard output and standard error.
+    public static func run(_ arguments: [String], input: String? = nil) throws -> (status: Int32, output: String, errors: String) {
+        let errorsPath = FileManager.default.temporaryDirectory.appendingPathComponent("qanchor-err-\(UUID().uuidString)").path
+        defer { unlink(errorsPath) }
+        let binary = try url().path
+        let quoted = ([binary] + arguments).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+        let (status, output) = try Subprocess.run("/bin/sh", ["-c", quoted.joined(separator: " ") + " 2>'\(errorsPath)'"],
+                                                  input: input)
+        let errors = (try? String(contentsOfFile: errorsPath, encoding: .utf8)) ?? ""
+        return (status, output, errors)
+    }
+}
