@@ -2,13 +2,14 @@ import ArgumentParser
 import Foundation
 import Logging
 import QAnchorKafka
+import QAnchorModel
 
 /// `qanchor kafka …`: tools for the Kafka connection.
 struct KafkaCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kafka",
-        abstract: "Check the Kafka connection.",
-        subcommands: [KafkaCheckCommand.self])
+        abstract: "Kafka tools: check the connection, create the daemon's topics.",
+        subcommands: [KafkaCheckCommand.self, KafkaCreateTopicsCommand.self])
 }
 
 /// `qanchor kafka check`: a round trip through the broker with the same client code the daemon uses —
@@ -119,6 +120,35 @@ struct KafkaCheckCommand: AsyncParsableCommand {
         let json = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys])
         FileHandle.standardOutput.write(json + Data("\n".utf8))
         if !ok { throw ExitCode(1) }
+    }
+}
+
+/// `qanchor kafka create-topics --config FILE`: create the daemon's input, output and dead-letter topics (inputs
+/// co-partitioned: the same partition count). Existing topics are left as they are.
+struct KafkaCreateTopicsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "create-topics", abstract: "Create the input, output and dead-letter topics of a configuration.")
+
+    @Option(help: "The daemon's YAML configuration (QANCHOR_* environment overrides apply).")
+    var config: String?
+
+    @Option(help: "Partitions of every topic.")
+    var partitions: Int32 = 6
+
+    func run() async throws {
+        let c = try await DaemonSetup.load(config)
+        let manifest = try BundleManifest.load(bundleDirectory: URL(fileURLWithPath: c.model.bundle))
+        let names = manifest.modalities.map { c.topics.input(for: $0.name) } + [c.topics.deadLetter]
+            + manifest.scenarios.map { c.topics.output(for: $0.id) }
+        var logger = Logger(label: "qanchor.kafka")
+        logger.logLevel = .warning
+        let admin = try KafkaAdminClient(configuration: KafkaClientConfiguration(
+            bootstrapServers: c.kafka.bootstrapServers, clientID: c.kafka.clientID, properties: c.kafka.properties),
+            logger: logger)
+        try await admin.createTopics(names.map { KafkaTopicSpecification(name: $0, partitions: partitions) })
+        let metadata = try await admin.metadata(topics: names)
+        await admin.close()
+        for topic in metadata.topics { Standard.output("\(topic.name)\t\(topic.partitions.count) partitions") }
     }
 }
 

@@ -7,6 +7,9 @@ struct QAnchorCommand: AsyncParsableCommand {
         commandName: "qanchor",
         abstract: "Keeps Query-as-Anchor user embeddings fresh from Kafka event streams.",
         subcommands: [
+            ServeCommand.self,
+            RefreshCommand.self,
+            ConfigCommand.self,
             EmbedCommand.self,
             EmbedTextCommand.self,
             BundleCommand.self,

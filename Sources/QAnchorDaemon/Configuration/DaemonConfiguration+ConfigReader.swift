@@ -42,8 +42,9 @@ import SystemPackage
 extension DaemonConfiguration {
     /// Reads the YAML file at `path` (optional) with `QANCHOR_*` environment overrides, for these modalities.
     /// Values of the wrong type are errors (never silently replaced by defaults).
+    /// With `strict: false` only type errors are reported (a first pass that needs just `model.bundle`).
     public static func load(file path: String?, environment: [String: String] = ProcessInfo.processInfo.environment,
-                            modalities: [String]) async throws -> DaemonConfiguration {
+                            modalities: [String], strict: Bool = true) async throws -> DaemonConfiguration {
         var providers: [any ConfigProvider] = [
             EnvironmentVariablesProvider(environmentVariables: environment).prefixKeys(with: "qanchor"),
         ]
@@ -57,11 +58,11 @@ extension DaemonConfiguration {
                 throw ConfigurationError(key: "(file)", problem: "\(path) is not valid YAML: \(error)")
             }
         }
-        return try DaemonConfiguration(reader: ConfigReader(providers: providers), modalities: modalities)
+        return try DaemonConfiguration(reader: ConfigReader(providers: providers), modalities: modalities, strict: strict)
     }
 
     /// Reads every key listed above from `reader`.
-    public init(reader: ConfigReader, modalities: [String]) throws {
+    public init(reader: ConfigReader, modalities: [String], strict: Bool = true) throws {
         var c = DaemonConfiguration()
         var typed = TypedReader(reader: reader)
 
@@ -118,7 +119,7 @@ extension DaemonConfiguration {
         c.log.level = typed.string("log.level") ?? c.log.level
         c.log.format = typed.string("log.format") ?? c.log.format
 
-        let problems = typed.problems + c.problems()
+        let problems = typed.problems + (strict ? c.problems() : [])
         if !problems.isEmpty { throw ConfigurationProblems(problems: problems) }
         self = c
     }

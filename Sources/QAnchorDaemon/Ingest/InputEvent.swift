@@ -29,6 +29,7 @@ public struct InputEvent: Sendable, Hashable {
 /// it without quoting the record's text (which may be personal data).
 public struct EventRejection: Error, Sendable, Hashable, CustomStringConvertible {
     public enum Code: String, Sendable, CaseIterable {
+        case unknownTopic = "unknown_topic"
         case emptyValue = "empty_value"
         case invalidUTF8 = "invalid_utf8"
         case malformedJSON = "malformed_json"

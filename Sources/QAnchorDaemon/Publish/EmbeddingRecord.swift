@@ -59,9 +59,9 @@ public struct EmbeddingRecord: Sendable, Equatable {
 }
 
 /// Minimal JSON text helpers for hand-written, order-stable records.
-enum JSONText {
+public enum JSONText {
     /// A JSON string literal with the required escapes.
-    static func string(_ s: String) -> String {
+    public static func string(_ s: String) -> String {
         var out = "\""
         for scalar in s.unicodeScalars {
             switch scalar {
@@ -80,7 +80,7 @@ enum JSONText {
     }
 
     /// A finite float in its shortest round-trip form (non-finite values, which the model never produces, as null).
-    static func number(_ f: Float) -> String {
+    public static func number(_ f: Float) -> String {
         f.isFinite ? "\(f)" : "null"
     }
 }

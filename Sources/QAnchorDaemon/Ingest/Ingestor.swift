@@ -1,0 +1,176 @@
+import Foundation
+import Logging
+import QAnchorKafka
+import QAnchorModel
+import QAnchorStore
+
+/// Turns one batch of input records into one store transaction (DESIGN §4–5):
+///
+///     records ─► parse + validate ─┬─► rejected ─► dead-letter topic (awaited before the commit)
+///                                  └─► valid ─► text hash ─► content cache ─(misses)─► BERT (batched) ─┐
+///     store.ingest(events + vectors + cache entries + dirty marks + source offsets)  ◄──────────────────┘
+///
+/// Offsets cover every record of the batch, rejected ones included, and are written in the same transaction as
+/// the events, so a crash at any point loses nothing and applies nothing twice. Only texts missing from the content
+/// cache are encoded. Threading: `ingest` is called by one task at a time (the ingest loop).
+public final class Ingestor: Sendable {
+    /// Which modality a topic carries.
+    public struct Route: Sendable {
+        public var modality: Int
+        public var name: String
+        public var kind: EventParser.Kind
+    }
+
+    let routes: [String: Route]
+    let parser: EventParser
+    let store: EventStore
+    let executor: ModelExecutor
+    let producer: KafkaProducer
+    let deadLetterTopic: String
+    let metrics: DaemonMetrics
+    let logger: Logger
+    /// Texts per encoder call.
+    let encodeBatch = 64
+
+    public init(routes: [String: Route], parser: EventParser, store: EventStore, executor: ModelExecutor,
+                producer: KafkaProducer, deadLetterTopic: String, metrics: DaemonMetrics, logger: Logger) {
+        self.routes = routes
+        self.parser = parser
+        self.store = store
+        self.executor = executor
+        self.producer = producer
+        self.deadLetterTopic = deadLetterTopic
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    /// What one batch did.
+    public struct Summary: Sendable, Equatable {
+        public var records = 0
+        public var rejected = 0
+        public var encoded = 0
+        public var cacheHits = 0
+        public var store = IngestResult()
+        /// Next offset per partition, as written to the store.
+        public var offsets: [KafkaTopicPartition: Int64] = [:]
+    }
+
+    public func ingest(_ records: [KafkaConsumerRecord], nowMs: Int64) async throws -> Summary {
+        var summary = Summary()
+        summary.records = records.count
+        var valid: [(record: KafkaConsumerRecord, event: InputEvent)] = []
+        var letters: [DeadLetter] = []
+        for record in records {
+            let next = record.offset + 1
+            summary.offsets[record.topicPartition] = max(summary.offsets[record.topicPartition] ?? 0, next)
+            guard let route = routes[record.topic] else {
+                letters.append(DeadLetter(source: record, rejection: EventRejection(.unknownTopic, "no modality reads topic \(record.topic)"),
+                                          rejectedAtMs: nowMs))
+                continue
+            }
+            switch parser.parse(value: record.value, key: record.key, modality: route.modality, kind: route.kind, nowMs: nowMs) {
+            case .success(let event): valid.append((record, event))
+            case .failure(let rejection):
+                letters.append(DeadLetter(source: record, rejection: rejection, rejectedAtMs: nowMs))
+                metrics.events(modality: route.name, outcome: "rejected").increment()
+            }
+        }
+        try await sendDeadLetters(letters)
+        summary.rejected = letters.count
+
+        // Vectors for text events: content cache first, then the encoder for what is missing.
+        var vectors: [Int: [String: [Float]]] = [:]  // modality → hash hex → h
+        var cacheEntries: [ContentCacheEntry] = []
+        var textsByModality: [Int: [String: (hash: [UInt8], text: String)]] = [:]
+        for (_, event) in valid {
+            guard case .text(let text) = event.payload else { continue }
+            let hash = Self.textHash(text)
+            textsByModality[event.modality, default: [:]][SHA256.hex(of: hash)] = (hash, text)
+        }
+        for (modality, texts) in textsByModality {
+            let keys = Array(texts.keys)
+            let cached = try store.cachedVectors(modality: modality, textHashes: keys.map { texts[$0]!.hash })
+            var missing: [(key: String, text: String)] = []
+            for (key, vector) in zip(keys, cached) {
+                if let vector { vectors[modality, default: [:]][key] = vector } else { missing.append((key, texts[key]!.text)) }
+            }
+            summary.cacheHits += keys.count - missing.count
+            metrics.contentCache("hit").increment(by: Int64(keys.count - missing.count))
+            metrics.contentCache("miss").increment(by: Int64(missing.count))
+            guard let name = routes.values.first(where: { $0.modality == modality })?.name else { continue }
+            for start in stride(from: 0, to: missing.count, by: encodeBatch) {
+                let chunk = Array(missing[start..<min(start + encodeBatch, missing.count)])
+                let began = ContinuousClock.now
+                let encoded = try await executor.run { model in try model.eventVectors(modality: name, texts: chunk.map(\.text)) }
+                metrics.latency("encode").record(ContinuousClock.now - began)
+                metrics.textsEncoded.increment(by: Int64(chunk.count))
+                summary.encoded += chunk.count
+                for (item, vector) in zip(chunk, encoded) {
+                    vectors[modality, default: [:]][item.key] = vector
+                    cacheEntries.append(ContentCacheEntry(modality: modality, textHash: texts[item.key]!.hash, vector: vector))
+                }
+            }
+        }
+
+        var events: [IngestEvent] = []
+        events.reserveCapacity(valid.count)
+        for (record, event) in valid {
+            let user = UserKey(partition: record.partition, userID: event.userID)
+            let content: IngestEvent.Content
+            switch event.payload {
+            case .text(let text):
+                let hash = Self.textHash(text)
+                guard let vector = vectors[event.modality]?[SHA256.hex(of: hash)] else { continue }
+                content = .text(vector: vector, textHash: hash)
+            case .features(let features):
+                content = .tabular(features: features)
+            }
+            events.append(IngestEvent(user: user, modality: event.modality, eventID: event.eventID,
+                                      timestampMs: event.timestampMs, content: content))
+            if let route = routes[record.topic] { metrics.events(modality: route.name, outcome: "accepted").increment() }
+        }
+        let offsets = summary.offsets.map { SourceOffset(topic: $0.key.topic, partition: $0.key.partition, nextOffset: $0.value) }
+        let began = ContinuousClock.now
+        summary.store = try await store.ingest(IngestBatch(events: events, offsets: offsets, cacheEntries: cacheEntries, nowMs: nowMs))
+        metrics.latency("ingest_commit").record(ContinuousClock.now - began)
+        for (outcome, count) in [("stored", summary.store.stored), ("duplicate", summary.store.duplicates),
+                                 ("outside_window", summary.store.outsideWindow), ("superseded", summary.store.superseded)]
+        where count > 0 {
+            metrics.events(modality: "all", outcome: outcome).increment(by: Int64(count))
+        }
+        logger.debug("ingested batch", metadata: [
+            "records": "\(summary.records)", "rejected": "\(summary.rejected)", "encoded": "\(summary.encoded)",
+            "cache_hits": "\(summary.cacheHits)", "stored": "\(summary.store.stored)",
+            "duplicates": "\(summary.store.duplicates)",
+        ])
+        return summary
+    }
+
+    /// Produces every dead letter and waits for all acknowledgements (so none is lost if we crash right after the
+    /// store commit that moves the offsets past them).
+    private func sendDeadLetters(_ letters: [DeadLetter]) async throws {
+        guard !letters.isEmpty else { return }
+        let producer = self.producer, topic = deadLetterTopic
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for letter in letters {
+                group.addTask { try await producer.send(letter.record(topic: topic)) }
+            }
+            try await group.waitForAll()
+        }
+        for letter in letters {
+            metrics.deadLetters(reason: letter.rejection.code.rawValue).increment()
+            logger.info("record rejected", metadata: [
+                "topic": "\(letter.source.topic)", "partition": "\(letter.source.partition)",
+                "offset": "\(letter.source.offset)", "reason": "\(letter.rejection.code.rawValue)",
+            ])
+            logger.debug("rejection detail", metadata: ["detail": "\(letter.rejection.detail)"])
+        }
+    }
+
+    /// The content-cache key of an event text: SHA-256 of its UTF-8 bytes.
+    static func textHash(_ text: String) -> [UInt8] {
+        var sha = SHA256()
+        sha.update(Array(text.utf8))
+        return sha.finalize()
+    }
+}
