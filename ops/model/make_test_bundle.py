@@ -358,6 +358,7 @@ def golden_file(bundle, path, now_ms, h_cache):
         users[u] = {
             "prefix_length": info["prefix_length"],
             "summary_tokens": info["summary"].tolist(),
+            "slot_tokens": {m: b.tolist() for m, b in info["blocks"].items()},
             "scenarios": {sid: {"hidden": s["hidden"].tolist(), "embedding": s["embedding"].tolist(),
                                 **({"scores": s["scores"]} if s["scores"] is not None else {})}
                           for sid, s in info["scenarios"].items()},
