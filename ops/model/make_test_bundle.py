@@ -8,7 +8,8 @@ Writes (paths relative to the repository root):
       backbone/                         tiny Qwen2 (hidden 48, 2 layers, 6 heads, 2 KV heads, FFN 88, vocab 1237)
                                         with testdata/tokenizers/bpe/tokenizer.json
       encoders/shared/                  tiny BERT used by bill and mini (wordpiece test tokenizer)
-      encoders/{app,spm,search}/        one tiny BERT each (search: the cased wordpiece tokenizer)
+      encoders/{app,spm,search}/        one tiny BERT each (search: the cased wordpiece tokenizer; app stored in
+                                        float16, spm in bfloat16, to exercise the conversions)
       heads.safetensors                 adapters, tabular linears, projection, soft prompt, prototypes
   testdata/events/users.jsonl           events in the DESIGN §4 input format + "modality"
   testdata/events/bad-lines.jsonl       malformed lines mixed with good ones
@@ -53,11 +54,11 @@ MODALITIES = [
 ]
 BLOCK_ORDER = ["bill", "mini", "spm", "search", "app", "tabular"]
 ENCODERS = {
-    # dir: (tokenizer, layers, heads, intermediate, max positions)
-    "encoders/shared": ("wordpiece", 2, 4, 52, 40),
-    "encoders/app": ("wordpiece", 1, 3, 44, 24),
-    "encoders/search": ("wordpiece-cased", 2, 4, 52, 24),
-    "encoders/spm": ("wordpiece", 1, 4, 60, 32),
+    # dir: (tokenizer, layers, heads, intermediate, max positions, stored dtype: fp16/bf16 exercise conversion)
+    "encoders/shared": ("wordpiece", 2, 4, 52, 40, torch.float32),
+    "encoders/app": ("wordpiece", 1, 3, 44, 24, torch.float16),
+    "encoders/search": ("wordpiece-cased", 2, 4, 52, 24, torch.float32),
+    "encoders/spm": ("wordpiece", 1, 4, 60, 32, torch.bfloat16),
 }
 PREAMBLE = ("The following are heterogeneous user data from multiple sources, including PayBill transactions, "
             "Mini Program interaction logs, Super Position Model paths, App list, homepage search queries, and "
@@ -121,7 +122,7 @@ def make_backbone(out, tokenizers_dir, seed):
 
 
 def make_encoder(out, tokenizers_dir, spec, seed):
-    tok_name, layers, heads, inter, positions = spec
+    tok_name, layers, heads, inter, positions, dtype = spec
     os.makedirs(out, exist_ok=True)
     shutil.copyfile(os.path.join(tokenizers_dir, tok_name, "tokenizer.json"), os.path.join(out, "tokenizer.json"))
     cfg = BertConfig(vocab_size=vocab_size(os.path.join(out, "tokenizer.json")), hidden_size=E_DIM,
@@ -131,7 +132,7 @@ def make_encoder(out, tokenizers_dir, spec, seed):
     write_config(os.path.join(out, "config.json"), cfg, ["BertModel"])
     model = ref.BertModel(cfg, add_pooling_layer=False)
     g = rng(seed)
-    state = {k: fill(tuple(v.shape), k, g) for k, v in sorted(model.state_dict().items())
+    state = {k: fill(tuple(v.shape), k, g).to(dtype) for k, v in sorted(model.state_dict().items())
              if not k.endswith("position_ids") and not k.endswith("token_type_ids")}
     save_file(state, os.path.join(out, "model.safetensors"), metadata={"format": "pt"})
 

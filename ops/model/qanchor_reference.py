@@ -399,7 +399,7 @@ class Bundle:
 
         Returns (summary [1+M, D], blocks {modality: [slots, D]}, valid {modality: number of real slots}).
         """
-        E = next(iter(self.encoders.values())).config.hidden_size
+        E = self.encoder_dim
         means, blocks, valid = [], {}, {}
         for mod in self.modalities:
             name = mod["name"]
