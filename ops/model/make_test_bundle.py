@@ -329,6 +329,11 @@ def bad_lines():
                     "features": [1, 2, 3, "4", 5, 6, 7]}),
         json.dumps({"modality": "bill", "event_id": "x11", "user_id": "u07", "ts": "2026-02-30T00:00:00Z",
                     "text": "no such day"}),
+        '{"modality": "bill", "event_id": "x12", "user_id": "u07", "ts": %d, "text": "lone \\ud800 surrogate"}'
+        % ms(-1),
+        '{"modality": "bill", "event_id": "x13", "user_id": "u07", "ts": 1000000000000000000000000, "text": "huge"}',
+        '{"modality": "bill", "event_id": "x14", "user_id": "u07", "ts": %d, "text": "pair \\ud83c\\udf5c ok"}'
+        % ms(-3),
     ]
     return "\n".join(lines) + "\n"
 

@@ -547,6 +547,16 @@ def _reject_constant(name):
     raise ValueError(f"non-standard JSON constant {name}")
 
 
+def _has_lone_surrogate(value):
+    if isinstance(value, str):
+        return any(0xD800 <= ord(c) <= 0xDFFF for c in value)
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    return False
+
+
 def parse_event_line(line, manifest):
     """One JSONL line -> event dict, or raises ValueError with the reason."""
     try:
@@ -555,6 +565,8 @@ def parse_event_line(line, manifest):
         raise ValueError(f"malformed JSON: {e}") from None
     if not isinstance(obj, dict):
         raise ValueError("expected a JSON object")
+    if _has_lone_surrogate(obj):
+        raise ValueError("malformed JSON: a \\u escape encodes a lone surrogate (not Unicode text)")
     mods = {m["name"]: m for m in manifest["modalities"]}
     modality = obj.get("modality")
     if modality not in mods:
