@@ -391,11 +391,67 @@ def main():
         result["negative_control_worst_max_abs"] = control["worst_max_abs"]
         if not control["failures"]:
             result["failures"].append("negative control (alpha doubled) passed: the check cannot see a bad merge")
+        result["failures"] += bad_inputs(tmp, ckpt, qwen, gte)
         print(json.dumps(result))
         return 1 if result["failures"] else 0
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def bad_inputs(tmp, ckpt, qwen, gte):
+    """Broken checkpoints and arguments give a ConversionError naming the key and the expectation."""
+    base = torch.load(ckpt, weights_only=False)
+    plain_qwen = os.path.join(tmp, "qwen-plain-tokenizer")
+    shutil.copytree(qwen, plain_qwen)
+    shutil.copyfile(os.path.join(ROOT, "testdata/tokenizers/bpe/tokenizer.json"),
+                    os.path.join(plain_qwen, "tokenizer.json"))
+
+    def drop(section, key):
+        return lambda c: c[section].pop(key)
+
+    def reshape(section, key, shape):
+        return lambda c: c[section].__setitem__(key, torch.zeros(shape))
+
+    def rename_lora(c):
+        lora = c["lora_state_dict"]
+        for ab in "AB":
+            lora[f"model.layers.9.self_attn.q_proj.lora_{ab}.default.weight"] = lora.pop(
+                f"model.layers.0.self_attn.q_proj.lora_{ab}.default.weight")
+
+    cases = [
+        ("missing section", lambda c: c.pop("lora_state_dict"), [], "missing 'lora_state_dict'"),
+        ("wrong LLM rank", None, ["--lora-r", str(R_LLM + 4)], f"with rank {R_LLM + 4}"),
+        ("wrong encoder rank", None, ["--encoder-lora-r", "7"], "with rank 7"),
+        ("LoRA without base weight", rename_lora, [], "the base has no 'model.layers.9.self_attn.q_proj.weight'"),
+        ("lora_A alone", drop("lora_state_dict", "model.layers.1.mlp.up_proj.lora_B.default.weight"), [],
+         "'model.layers.1.mlp.up_proj' has lora_A but not both"),
+        ("adapter shape", reshape("modal_encoder_list_state_dict", "app.llm_adapter.mlp.2.weight", (D + 1, E)), [],
+         "'app.llm_adapter.mlp.2.weight' has shape [25, 20], expected [24, 20]"),
+        ("tabular missing", drop("modal_encoder_list_state_dict", "tabular.linear_for_prepose_pooling.bias"), [],
+         "missing tensor 'tabular.linear_for_prepose_pooling.bias'"),
+        ("projection missing", drop("model_state_low_dim_left", "fc_seq.2.weight"), [], "expected fc_seq.0.* and fc_seq.2.*"),
+        ("tokenizer ids", None, ["--qwen", plain_qwen], "'<|bill_pad|>' got id 1203, the authors' code expects 151665"),
+        ("bad override", None, ["--max-events", "bill=0"], "--max-events: expected key=positive integer"),
+    ]
+    failures = []
+    for label, mutate, extra, message in cases:
+        path = ckpt
+        if mutate:
+            broken = {k: (dict(v) if isinstance(v, dict) else v) for k, v in base.items()}
+            mutate(broken)
+            path = os.path.join(tmp, "broken.pth")
+            torch.save(broken, path)
+        argv = ["--checkpoint", path, "--qwen", qwen, "--gte", gte, "--out", os.path.join(tmp, "broken-bundle"),
+                "--force", "--lora-r", str(R_LLM), "--lora-alpha", str(ALPHA_LLM), "--encoder-lora-r", str(R_ENC),
+                "--encoder-lora-alpha", str(ALPHA_ENC)] + extra
+        try:
+            conv.convert(conv.parser().parse_args(argv))
+            failures.append(f"bad input '{label}' was accepted")
+        except conv.ConversionError as err:
+            if message not in str(err):
+                failures.append(f"bad input '{label}': message {str(err)!r} lacks {message!r}")
+    return failures
 
 
 def check(out, events, gte, model):
