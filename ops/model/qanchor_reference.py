@@ -735,8 +735,9 @@ def main():
         ap.error(f"--scenario: unknown scenario {unknown[0]!r}")
     selection, _ = select_events(events, bundle.manifest, now, args.skew_seconds * 1000)
     records, _ = embed_users(bundle, selection, now, args.scenario)
+    computed_at = int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000)
     for r in records:
-        print(json.dumps(r, ensure_ascii=False))
+        print(json.dumps({**r, "computed_at": computed_at}, ensure_ascii=False))
     return 1 if bad else 0
 
 
