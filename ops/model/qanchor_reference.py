@@ -712,6 +712,7 @@ def main():
     p.add_argument("texts", nargs="+")
     args = ap.parse_args()
     torch.set_grad_enabled(False)
+    torch.set_num_threads(1)  # the goldens are made on one thread: same reduction order, same bits
     if args.cmd == "fingerprint":
         if args.listing:
             sys.stdout.write(fingerprint_listing(args.bundle).decode("utf-8"))
