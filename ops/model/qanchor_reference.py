@@ -135,7 +135,7 @@ def validate_manifest(m, token_id):
     for i, mod in enumerate(mods):
         w = f"modalities[{i}]"
         name = mod.get("name")
-        if not isinstance(name, str) or not MODALITY_NAME.match(name):
+        if not isinstance(name, str) or not MODALITY_NAME.fullmatch(name):
             raise BundleError(f"{MANIFEST}: '{w}.name': expected [a-z][a-z0-9_]*, found {name!r}")
         if name in names:
             raise BundleError(f"{MANIFEST}: '{w}.name': duplicate modality '{name}'")
@@ -201,7 +201,7 @@ def validate_manifest(m, token_id):
     ids = set()
     for i, s in enumerate(m.get("scenarios", [])):
         w = f"scenarios[{i}]"
-        if not isinstance(s.get("id"), str) or not SCENARIO_ID.match(s["id"]):
+        if not isinstance(s.get("id"), str) or not SCENARIO_ID.fullmatch(s["id"]):
             raise BundleError(f"{MANIFEST}: '{w}.id': expected [A-Za-z0-9._-]{{1,200}}, found {s.get('id')!r}")
         if s["id"] in ids:
             raise BundleError(f"{MANIFEST}: '{w}.id': duplicate scenario '{s['id']}'")
