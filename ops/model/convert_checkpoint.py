@@ -151,7 +151,7 @@ def gte_tokenizer(gte_dir, out_path):
     BertWordPieceTokenizer(vocab, lowercase=lower).save(out_path)
 
 
-def convert_encoder(state, key, gte_cfg, alpha, rank, out_dir, gte_dir):
+def convert_encoder(state, key, gte_cfg, alpha, rank, out_dir, gte_dir, dtype=torch.float32):
     """One modality's BertModel from `{key}.text_model.sentence_model.*`, LoRA merged, pooler dropped."""
     prefix = f"{key}.text_model.sentence_model."
     sub = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
@@ -174,7 +174,8 @@ def convert_encoder(state, key, gte_cfg, alpha, rank, out_dir, gte_dir):
         expect_shape(base, p + "intermediate.dense.weight", (inter, h), where)
         expect_shape(base, p + "output.dense.weight", (h, inter), where)
     os.makedirs(out_dir, exist_ok=True)
-    save_file(dict(sorted(base.items())), os.path.join(out_dir, "model.safetensors"), metadata={"format": "pt"})
+    save_file({k: v.to(dtype).contiguous() for k, v in sorted(base.items())},
+              os.path.join(out_dir, "model.safetensors"), metadata={"format": "pt"})
     shutil.copyfile(os.path.join(gte_dir, "config.json"), os.path.join(out_dir, "config.json"))
     gte_tokenizer(gte_dir, os.path.join(out_dir, "tokenizer.json"))
 
@@ -266,7 +267,7 @@ def convert(args):
             continue
         enc_dir = f"encoders/{name}"
         convert_encoder(menc, key, gcfg, args.encoder_lora_alpha, args.encoder_lora_r,
-                        os.path.join(out, *enc_dir.split("/")), args.gte)
+                        os.path.join(out, *enc_dir.split("/")), args.gte, dtype)
         adapter(menc, key, f"adapters.event.{name}", e, d, heads)
         modalities.append({"name": name, "kind": "text", "max_events": k_over.get(key, k_default),
                            "max_text_tokens": t_over.get(key, t_default), "encoder": enc_dir, **tokens})
@@ -348,7 +349,7 @@ def parser():
     ap.add_argument("--system", default=QWEN_SYSTEM, help="the chat template's system message")
     ap.add_argument("--scenarios", help="JSON list of {id, query, soft_prompt?, prototypes?, labels?, tau?}")
     ap.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32",
-                    help="dtype of the merged backbone weights (the merge itself is done in fp32)")
+                    help="dtype of the merged backbone and encoder weights (the merge itself is done in fp32)")
     ap.add_argument("--name", default="q-anchor")
     ap.add_argument("--version", default="1")
     return ap
