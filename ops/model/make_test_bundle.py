@@ -375,6 +375,75 @@ def golden_file(bundle, path, now_ms, h_cache):
     return events, summary, users, records
 
 
+BAD_MANIFESTS = [
+    # (label, edit): edit = {"path": [...], "set": value} | {"path": [...], "delete": true} | {"path": [...], "append": v}
+    ("newer format", {"path": ["format_version"], "set": 2}),
+    ("unknown start token", {"path": ["modalities", 3, "start_token"], "set": "<|search_start|>"}),
+    ("unknown pad token", {"path": ["modalities", 5, "pad_token"], "set": "<|tab|>"}),
+    ("unknown readout token", {"path": ["readout_token"], "set": "<|user|>"}),
+    ("unknown special segment", {"path": ["layout", 0], "set": {"kind": "special", "token": "<|im_begin|>"}}),
+    ("K_m zero", {"path": ["modalities", 0, "max_events"], "set": 0}),
+    ("K_m negative", {"path": ["modalities", 1, "max_events"], "set": -3}),
+    ("K_m not a number", {"path": ["modalities", 2, "max_events"], "set": "four"}),
+    ("token limit below 2", {"path": ["modalities", 2, "max_text_tokens"], "set": 1}),
+    ("F zero", {"path": ["modalities", 5, "features"], "set": 0}),
+    ("slots negative", {"path": ["modalities", 5, "slots"], "set": -1}),
+    ("duplicate modality", {"path": ["modalities", 2, "name"], "set": "bill"}),
+    ("bad modality name", {"path": ["modalities", 2, "name"], "set": "Mini"}),
+    ("encoder outside", {"path": ["modalities", 0, "encoder"], "set": "../elsewhere"}),
+    ("backbone path", {"path": ["backbone"], "set": "./backbone"}),
+    ("window zero", {"path": ["window_days"], "set": 0}),
+    ("window missing", {"path": ["window_days"], "delete": True}),
+    ("missing block", {"path": ["layout", 7], "delete": True}),
+    ("missing summary", {"path": ["layout", 3], "delete": True}),
+    ("two summaries", {"path": ["layout"], "append": {"kind": "summary"}}),
+    ("block of unknown modality", {"path": ["layout"], "append": {"kind": "modality", "modality": "video"}}),
+    ("template without query", {"path": ["suffix_template"], "set": "Query:"}),
+    ("template with two queries", {"path": ["suffix_template"], "set": "{query} {query}"}),
+    ("template with readout", {"path": ["suffix_template"], "set": "Query: {query}<|user_emb|>"}),
+    ("text tower template", {"path": ["text_tower", "template"], "set": "text"}),
+    ("projection zero", {"path": ["projection", "hidden"], "set": 0}),
+    ("eps zero", {"path": ["adapter_layer_norm_eps"], "set": 0}),
+    ("duplicate scenario", {"path": ["scenarios", 1, "id"], "set": "credit_risk"}),
+    ("bad scenario id", {"path": ["scenarios", 1, "id"], "set": "has space"}),
+    ("labels without prototypes", {"path": ["scenarios", 1, "labels"], "set": ["a", "b"]}),
+    ("tau zero", {"path": ["scenarios", 0, "tau"], "set": 0}),
+    ("repeated labels", {"path": ["scenarios", 0, "labels"], "set": ["a", "a", "b"]}),
+]
+
+
+def apply_edit(obj, edit):
+    *parents, last = edit["path"]
+    for key in parents:
+        obj = obj[key]
+    if "set" in edit:
+        obj[last] = edit["set"]
+    elif edit.get("delete"):
+        del obj[last]
+    else:
+        obj[last].append(edit["append"])
+
+
+def bad_manifest_goldens(bundle):
+    """Each edit of the tiny manifest and the field the Python validator names; the Swift validator must agree."""
+    import copy
+    import re
+    out = []
+    for label, edit in BAD_MANIFESTS:
+        m = copy.deepcopy(bundle.manifest)
+        apply_edit(m, edit)
+        try:
+            ref.validate_manifest(m, lambda t: bundle.tok.token_to_id(t) if isinstance(t, str) else None)
+        except ref.BundleError as err:
+            field = re.match(r"^qanchor\.json: '([^']*)'", str(err))
+            if not field:
+                raise SystemExit(f"{label}: message names no field: {err}")
+            out.append({"label": label, "edit": edit, "field": field.group(1), "message": str(err)})
+            continue
+        raise SystemExit(f"{label}: the reference accepted the edit")
+    return out
+
+
 def sha256_goldens():
     """hashlib digests for the pure-Swift SHA-256: known texts, a byte pattern at block-boundary lengths, 10^6 'a'."""
     import hashlib
@@ -457,6 +526,7 @@ def main():
         tower.append({"text": text, "ids": ids, "hidden": hidden.tolist(), "embedding": u.tolist()})
     write_json(os.path.join(gold, "text_tower.json"), tower, compact=True)
     write_json(os.path.join(root, "testdata", "goldens", "sha256.json"), sha256_goldens())
+    write_json(os.path.join(gold, "bad-manifests.json"), bad_manifest_goldens(bundle))
     print(f"bundle {bundle_dir}: {bundle.fingerprint}")
     return 0
 
