@@ -15,8 +15,8 @@ Writes (paths relative to the repository root):
   testdata/events/bad-lines.jsonl       malformed lines mixed with good ones
   testdata/goldens/tiny/*.json[l]       computed by ops/model/qanchor_reference.py (see docs/bundle.md, "Goldens")
 
-Weights come from numpy's PCG64 generator with fixed seeds; the files are byte-identical on every run (for a given
-transformers version, which only shapes the config.json files' key set). CI never runs this: outputs are committed.
+Weights come from numpy's PCG64 generator with fixed seeds and the config.json files list their keys explicitly, so
+the files are byte-identical on every run. CI never runs this: outputs are committed.
 
 Usage: /opt/qanchor/ref/bin/python ops/model/make_test_bundle.py [--root REPO]
 """
@@ -92,10 +92,21 @@ def write_json(path, obj, compact=False):
         f.write("\n")
 
 
-def write_config(path, cfg, architectures):
-    d = cfg.to_dict()
-    d.pop("transformers_version", None)
+QWEN2_KEYS = ["vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+              "num_key_value_heads", "max_position_embeddings", "rms_norm_eps", "tie_word_embeddings", "hidden_act",
+              "use_sliding_window", "attention_dropout"]
+BERT_KEYS = ["vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+             "max_position_embeddings", "type_vocab_size", "layer_norm_eps", "hidden_act", "pad_token_id",
+             "hidden_dropout_prob", "attention_probs_dropout_prob"]
+
+
+def write_config(path, cfg, architectures, keys, extra):
+    """An explicit config.json (only the keys the model reads), so the bytes do not depend on the transformers
+    version that wrote them."""
+    d = {k: getattr(cfg, k) for k in keys}
+    d.update(extra)
     d["architectures"] = architectures
+    d["model_type"] = cfg.model_type
     d["torch_dtype"] = "float32"
     write_json(path, d)
 
@@ -114,7 +125,7 @@ def make_backbone(out, tokenizers_dir, seed):
                       num_attention_heads=6, num_key_value_heads=2, max_position_embeddings=512,
                       rope_theta=25000.0, rms_norm_eps=1e-6, tie_word_embeddings=True, use_sliding_window=False,
                       bos_token_id=None, eos_token_id=None, pad_token_id=None)
-    write_config(os.path.join(out, "config.json"), cfg, ["Qwen2ForCausalLM"])
+    write_config(os.path.join(out, "config.json"), cfg, ["Qwen2ForCausalLM"], QWEN2_KEYS, {"rope_theta": 25000.0})
     model = ref.Qwen2Model(cfg)
     g = rng(seed)
     state = {f"model.{k}": fill(tuple(v.shape), k, g) for k, v in sorted(model.state_dict().items())}
@@ -129,7 +140,8 @@ def make_encoder(out, tokenizers_dir, spec, seed):
                      num_hidden_layers=layers, num_attention_heads=heads, intermediate_size=inter,
                      max_position_embeddings=positions, type_vocab_size=2, layer_norm_eps=1e-12,
                      hidden_act="gelu", pad_token_id=0)
-    write_config(os.path.join(out, "config.json"), cfg, ["BertModel"])
+    write_config(os.path.join(out, "config.json"), cfg, ["BertModel"], BERT_KEYS,
+                 {"position_embedding_type": "absolute"})
     model = ref.BertModel(cfg, add_pooling_layer=False)
     g = rng(seed)
     state = {k: fill(tuple(v.shape), k, g).to(dtype) for k, v in sorted(model.state_dict().items())
