@@ -103,6 +103,18 @@ def merge_lora(base, lora, alpha, rank, where, adapter="default"):
     return merged
 
 
+def copy_config(src, dst, dtype_name):
+    """config.json as it is, but with the dtype of the weights actually written."""
+    with open(src, encoding="utf-8") as f:
+        cfg = json.load(f)
+    for key in ("torch_dtype", "dtype"):
+        if key in cfg or key == "torch_dtype":
+            cfg[key] = dtype_name
+    with open(dst, "w", encoding="utf-8") as f:
+        json.dump(cfg, f, ensure_ascii=False, indent=2, sort_keys=True)
+        f.write("\n")
+
+
 def read_safetensors_dir(directory):
     single = os.path.join(directory, "model.safetensors")
     if os.path.isfile(single):
@@ -176,7 +188,8 @@ def convert_encoder(state, key, gte_cfg, alpha, rank, out_dir, gte_dir, dtype=to
     os.makedirs(out_dir, exist_ok=True)
     save_file({k: v.to(dtype).contiguous() for k, v in sorted(base.items())},
               os.path.join(out_dir, "model.safetensors"), metadata={"format": "pt"})
-    shutil.copyfile(os.path.join(gte_dir, "config.json"), os.path.join(out_dir, "config.json"))
+    copy_config(os.path.join(gte_dir, "config.json"), os.path.join(out_dir, "config.json"),
+                str(dtype).replace("torch.", ""))
     gte_tokenizer(gte_dir, os.path.join(out_dir, "tokenizer.json"))
 
 
@@ -239,7 +252,7 @@ def convert(args):
                               f"{FIRST_ID + 18} (<|user_emb|>)")
     save_file({k: v.to(dtype).contiguous() for k, v in sorted(state.items())},
               os.path.join(out, "backbone", "model.safetensors"), metadata={"format": "pt"})
-    shutil.copyfile(os.path.join(args.qwen, "config.json"), os.path.join(out, "backbone", "config.json"))
+    copy_config(os.path.join(args.qwen, "config.json"), os.path.join(out, "backbone", "config.json"), args.dtype)
     convert_tokenizer(args.qwen, os.path.join(out, "backbone", "tokenizer.json"))
 
     # Encoders, adapters, tabular, projection.
