@@ -60,6 +60,29 @@ import Testing
         }
     }
 
+    /// Every parsed line equals the reference's parse: line, modality, ids, ts in ms, text, features as fp32.
+    @Test(arguments: ["users.jsonl", "bad-lines.jsonl"])
+    func parsedEventsMatchTheReference(file: String) throws {
+        let data = try Data(contentsOf: BundleTestData.events.appendingPathComponent(file))
+        let (events, _) = ModelEventParser(modalities: manifest.modalities).parseLines(data)
+        let want = try #require(try expected(file)["parsed"] as? [[String: Any]])
+        #expect(events.count == want.count)
+        for (event, w) in zip(events, want) {
+            #expect(event.line == w["line"] as? Int)
+            #expect(event.modality == w["modality"] as? String)
+            #expect(event.eventID == w["event_id"] as? String)
+            #expect(event.userID == w["user_id"] as? String)
+            #expect(event.timestampMs == Int64(try #require(w["ts"] as? Int)), "line \(event.line ?? 0)")
+            switch event.payload {
+            case let .text(text):
+                #expect(text == w["text"] as? String, "line \(event.line ?? 0)")
+            case let .features(features):
+                let numbers = try #require(w["features"] as? [Double])
+                #expect(features == numbers.map { Float($0) }, "line \(event.line ?? 0)")
+            }
+        }
+    }
+
     @Test func eventTimesMatchTheExpectedRecords() throws {
         let (selection, _) = try select("users.jsonl")
         let text = try String(contentsOf: BundleTestData.goldens.appendingPathComponent("embed-users.jsonl"), encoding: .utf8)

@@ -323,7 +323,7 @@ def bad_lines():
     good = [text_event("bill", "u07-b0", "u07", ms(-1), "Paid 12.00 CNY"),
             tab_event("u07-t0", "u07", float(ms(-2)), g)]
     lines = [
-        json.dumps(good[0], ensure_ascii=False),
+        "\ufeff" + json.dumps(good[0], ensure_ascii=False),                                   # BOM: allowed here
         '{"modality": "bill", "event_id": "x1", "user_id": "u07", "ts": 1,',                  # truncated JSON
         '["not", "an", "object"]',
         json.dumps({"modality": "video", "event_id": "x2", "user_id": "u07", "ts": ms(-1), "text": "x"}),
@@ -346,6 +346,9 @@ def bad_lines():
         '{"modality": "bill", "event_id": "x13", "user_id": "u07", "ts": 1000000000000000000000000, "text": "huge"}',
         '{"modality": "bill", "event_id": "x14", "user_id": "u07", "ts": %d, "text": "pair \\ud83c\\udf5c ok"}'
         % ms(-3),
+        "\ufeff" + json.dumps({"modality": "bill", "event_id": "x15", "user_id": "u07", "ts": ms(-1), "text": "BOM"}),
+        '{"modality": "bill", "event_id": "x16", "user_id": "u07", "ts": %d, "text": "first", "text": "second"}'
+        % ms(-4),
     ]
     return "\n".join(lines) + "\n"
 
@@ -381,7 +384,9 @@ def golden_file(bundle, path, now_ms, h_cache):
                                 **({"scores": s["scores"]} if s["scores"] is not None else {})}
                           for sid, s in info["scenarios"].items()},
         }
-    summary = {"bad_lines": [{"line": n, "reason": r} for n, r in bad],
+    parsed = [{k: e[k] for k in ("line", "modality", "event_id", "user_id", "ts", "text", "features") if k in e}
+              for e in events]
+    summary = {"parsed": parsed, "bad_lines": [{"line": n, "reason": r} for n, r in bad],
                "dropped": [{"line": n, "reason": r} for n, r in dropped],
                "selected_event_ids": sel, "exit_code": 1 if bad else 0}
     return events, summary, users, records

@@ -543,6 +543,14 @@ def parse_time_ms(value):
     return ms
 
 
+def _first_wins(pairs):
+    """A key given twice: the first value counts (what Swift's JSONDecoder does)."""
+    out = {}
+    for k, v in pairs:
+        out.setdefault(k, v)
+    return out
+
+
 def _reject_constant(name):
     raise ValueError(f"non-standard JSON constant {name}")
 
@@ -560,7 +568,7 @@ def _has_lone_surrogate(value):
 def parse_event_line(line, manifest):
     """One JSONL line -> event dict, or raises ValueError with the reason."""
     try:
-        obj = json.loads(line, parse_constant=_reject_constant)
+        obj = json.loads(line, parse_constant=_reject_constant, object_pairs_hook=_first_wins)
     except ValueError as e:
         raise ValueError(f"malformed JSON: {e}") from None
     if not isinstance(obj, dict):
@@ -595,7 +603,8 @@ def parse_event_line(line, manifest):
 
 
 def read_events(path, manifest):
-    """(events in file order with their line numbers, bad lines [(line, reason)]). Blank lines are skipped."""
+    """(events in file order with their line numbers, bad lines [(line, reason)]). Blank lines are skipped; a
+    byte-order mark is allowed at the start of the file only (elsewhere the line is malformed JSON)."""
     events, bad = [], []
     with open(path, "rb") as f:
         for n, raw in enumerate(f, start=1):
@@ -604,6 +613,8 @@ def read_events(path, manifest):
             except UnicodeDecodeError:
                 bad.append((n, "invalid UTF-8"))
                 continue
+            if n == 1 and line.startswith("\ufeff"):
+                line = line[1:]
             if not line.strip():
                 continue
             try:
