@@ -349,6 +349,8 @@ def bad_lines():
         "\ufeff" + json.dumps({"modality": "bill", "event_id": "x15", "user_id": "u07", "ts": ms(-1), "text": "BOM"}),
         '{"modality": "bill", "event_id": "x16", "user_id": "u07", "ts": %d, "text": "first", "text": "second"}'
         % ms(-4),
+        '{"modality": "tabular", "event_id": "x17", "user_id": "u07", "ts": %d, "features": [1, 2, 3, 4e38, 5, 6, 7]}'
+        % ms(-1),
     ]
     return "\n".join(lines) + "\n"
 

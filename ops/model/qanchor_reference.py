@@ -36,6 +36,7 @@ import sys
 os.environ.setdefault("RAYON_NUM_THREADS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
@@ -543,6 +544,11 @@ def parse_time_ms(value):
     return ms
 
 
+def _finite_as_float32(v):
+    with np.errstate(over="ignore"):
+        return bool(np.isfinite(np.float32(v)))
+
+
 def _first_wins(pairs):
     """A key given twice: the first value counts (what Swift's JSONDecoder does)."""
     out = {}
@@ -596,8 +602,9 @@ def parse_event_line(line, manifest):
         if not isinstance(feats, list) or len(feats) != mod["features"]:
             raise ValueError(f"'features': expected an array of {mod['features']} numbers")
         for v in feats:
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise ValueError("'features': expected finite numbers")
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
+                    or not _finite_as_float32(v):
+                raise ValueError("'features': expected finite numbers (in float32 range)")
         event["features"] = [float(v) for v in feats]
     return event
 

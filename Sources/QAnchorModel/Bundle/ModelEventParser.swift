@@ -4,8 +4,8 @@ import Foundation
 ///
 /// A line is a JSON object with `modality` (a modality of the manifest), `event_id` and `user_id` (non-empty
 /// strings), `ts` (epoch milliseconds as an integral JSON number, or an RFC 3339 string) and, for a text modality,
-/// `text` (a string, may be empty) or, for a tabular one, `features` (exactly F finite numbers; booleans are not
-/// numbers). Other keys are ignored. The same rules as `parse_event_line` in `ops/model/qanchor_reference.py`.
+/// `text` (a string, may be empty) or, for a tabular one, `features` (exactly F numbers, finite as fp32; booleans
+/// are not numbers). Other keys are ignored. The same rules as `parse_event_line` in `ops/model/qanchor_reference.py`.
 /// Immutable: safe to share between threads.
 public struct ModelEventParser: Sendable {
     /// A line that could not be parsed: its 1-based number and why.
@@ -65,7 +65,9 @@ public struct ModelEventParser: Sendable {
             var features: [Float] = []
             features.reserveCapacity(count)
             for item in items {
-                guard let v = item.finiteNumber else { throw ModelEventParseError(field: "features", reason: "expected finite numbers") }
+                guard let v = item.finiteNumber, Float(v).isFinite else {
+                    throw ModelEventParseError(field: "features", reason: "expected finite numbers (in float32 range)")
+                }
                 features.append(Float(v))
             }
             return ModelEvent(modality: name, eventID: eventID, userID: userID, timestampMs: ts, payload: .features(features))
