@@ -239,6 +239,20 @@ TEXTS = {
 }
 
 
+RFC3339_CASES = [
+    "1970-01-01T00:00:00Z", "2026-11-28T00:00:00Z", "2026-11-28T08:00:00.250+08:00", "2026-11-27T18:30:00.9999-05:30",
+    "2024-02-29T12:00:00Z", "2000-02-29T23:59:59.999Z", "1969-12-31T23:59:59.5Z", "0001-01-01T00:00:00Z",
+    "9999-12-31T23:59:59.999999999+23:59", "2026-03-01T00:00:00-00:00",
+    # not accepted
+    "2026-02-29T00:00:00Z", "1900-02-29T00:00:00Z", "2026-11-28 00:00:00Z", "2026-11-28T24:00:00Z",
+    "2026-11-28T00:60:00Z", "2026-11-28T00:00:60Z", "2026-11-28T00:00:00", "2026-11-28T00:00:00z",
+    "2026-11-28t00:00:00Z", "2026-11-28T00:00:00.Z", "2026-11-28T00:00:00+0800", "2026-11-28T00:00:00+24:00",
+    "2026-11-28T00:00:00+08:60", "0000-01-01T00:00:00Z", "2026-11-28T00:00:00Z\n", " 2026-11-28T00:00:00Z",
+    "２０２６-11-28T00:00:00Z", "2026-11-28T00:00:00.1234567890Z", "2026-13-01T00:00:00Z", "2026-00-10T00:00:00Z",
+    "2026-04-31T00:00:00Z", "26-11-28T00:00:00Z", "",
+]
+
+
 def ms(days=0.0, seconds=0):
     return ref.parse_time_ms(NOW) + int(days * ref.DAY_MS) + seconds * 1000
 
@@ -531,8 +545,9 @@ def main():
         for e in events:
             if "text" in e and (e["modality"], e["text"]) not in h_cache:
                 h_cache[(e["modality"], e["text"])] = bundle.event_vector(e["modality"], e["text"])
+    rfc3339 = [{"text": t, "ms": ref.parse_time_ms(t)} for t in RFC3339_CASES]
     write_json(os.path.join(gold, "events.json"), {
-        "now": NOW, "now_ms": now_ms, "skew_ms": SKEW_SECONDS * 1000,
+        "now": NOW, "now_ms": now_ms, "skew_ms": SKEW_SECONDS * 1000, "rfc3339": rfc3339,
         "window_start_ms": now_ms - bundle.manifest["window_days"] * ref.DAY_MS, "files": files})
     write_json(os.path.join(gold, "users.json"), all_users, compact=True)
     vectors = [{"modality": m, "text": t, "ids": ids, "h": h.tolist()}
