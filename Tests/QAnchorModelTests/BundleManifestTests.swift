@@ -171,6 +171,42 @@ import Testing
         #expect(try error { $0["scenarios"] = [[String: Any]]() }?.field == "scenarios")
     }
 
+    /// Applies a golden edit (`set`, `delete` or `append` at a path of keys and indices) to a JSON value.
+    static func apply(_ edit: [String: Any], path: ArraySlice<Any>, to value: Any) -> Any {
+        guard let key = path.first else { return value }
+        let last = path.count == 1
+        if var object = value as? [String: Any], let key = key as? String {
+            if last, let v = edit["set"] { object[key] = v }
+            else if last, edit["delete"] != nil { object[key] = nil }
+            else if last, let v = edit["append"], var list = object[key] as? [Any] { list.append(v); object[key] = list }
+            else if let child = object[key] { object[key] = apply(edit, path: path.dropFirst(), to: child) }
+            return object
+        }
+        if var list = value as? [Any], let index = key as? Int, list.indices.contains(index) {
+            if last, let v = edit["set"] { list[index] = v }
+            else if last, edit["delete"] != nil { list.remove(at: index) }
+            else { list[index] = apply(edit, path: path.dropFirst(), to: list[index]) }
+            return list
+        }
+        return value
+    }
+
+    /// The same edits the Python validator refused (`testdata/goldens/tiny/bad-manifests.json`) are refused here,
+    /// naming the same field.
+    @Test func agreesWithTheReferenceOnEveryBadManifest() throws {
+        let cases = try #require(try BundleTestData.json(BundleTestData.goldens.appendingPathComponent("bad-manifests.json")) as? [[String: Any]])
+        #expect(cases.count >= 30)
+        for c in cases {
+            let label = c["label"] as? String ?? "?"
+            let edit = try #require(c["edit"] as? [String: Any])
+            let path = try #require(edit["path"] as? [Any])
+            let found = try error { object in
+                object = Self.apply(edit, path: path[...], to: object) as? [String: Any] ?? object
+            }
+            #expect(found?.field == c["field"] as? String, "\(label): \(found.map { "\($0)" } ?? "accepted")")
+        }
+    }
+
     @Test func directoriesAreNormalised() throws {
         #expect(try BundleManifest.normalizedDirectory("encoders/shared/", field: "f") == "encoders/shared")
         #expect(try BundleManifest.normalizedDirectory("backbone", field: "f") == "backbone")

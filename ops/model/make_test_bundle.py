@@ -8,14 +8,15 @@ Writes (paths relative to the repository root):
       backbone/                         tiny Qwen2 (hidden 48, 2 layers, 6 heads, 2 KV heads, FFN 88, vocab 1237)
                                         with testdata/tokenizers/bpe/tokenizer.json
       encoders/shared/                  tiny BERT used by bill and mini (wordpiece test tokenizer)
-      encoders/{app,spm,search}/        one tiny BERT each (search: the cased wordpiece tokenizer)
+      encoders/{app,spm,search}/        one tiny BERT each (search: the cased wordpiece tokenizer; app stored in
+                                        float16, spm in bfloat16, to exercise the conversions)
       heads.safetensors                 adapters, tabular linears, projection, soft prompt, prototypes
   testdata/events/users.jsonl           events in the DESIGN §4 input format + "modality"
   testdata/events/bad-lines.jsonl       malformed lines mixed with good ones
   testdata/goldens/tiny/*.json[l]       computed by ops/model/qanchor_reference.py (see docs/bundle.md, "Goldens")
 
-Weights come from numpy's PCG64 generator with fixed seeds; the files are byte-identical on every run (for a given
-transformers version, which only shapes the config.json files' key set). CI never runs this: outputs are committed.
+Weights come from numpy's PCG64 generator with fixed seeds and the config.json files list their keys explicitly, so
+the files are byte-identical on every run. CI never runs this: outputs are committed.
 
 Usage: /opt/qanchor/ref/bin/python ops/model/make_test_bundle.py [--root REPO]
 """
@@ -53,11 +54,11 @@ MODALITIES = [
 ]
 BLOCK_ORDER = ["bill", "mini", "spm", "search", "app", "tabular"]
 ENCODERS = {
-    # dir: (tokenizer, layers, heads, intermediate, max positions)
-    "encoders/shared": ("wordpiece", 2, 4, 52, 40),
-    "encoders/app": ("wordpiece", 1, 3, 44, 24),
-    "encoders/search": ("wordpiece-cased", 2, 4, 52, 24),
-    "encoders/spm": ("wordpiece", 1, 4, 60, 32),
+    # dir: (tokenizer, layers, heads, intermediate, max positions, stored dtype: fp16/bf16 exercise conversion)
+    "encoders/shared": ("wordpiece", 2, 4, 52, 40, torch.float32),
+    "encoders/app": ("wordpiece", 1, 3, 44, 24, torch.float16),
+    "encoders/search": ("wordpiece-cased", 2, 4, 52, 24, torch.float32),
+    "encoders/spm": ("wordpiece", 1, 4, 60, 32, torch.bfloat16),
 }
 PREAMBLE = ("The following are heterogeneous user data from multiple sources, including PayBill transactions, "
             "Mini Program interaction logs, Super Position Model paths, App list, homepage search queries, and "
@@ -91,10 +92,21 @@ def write_json(path, obj, compact=False):
         f.write("\n")
 
 
-def write_config(path, cfg, architectures):
-    d = cfg.to_dict()
-    d.pop("transformers_version", None)
+QWEN2_KEYS = ["vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+              "num_key_value_heads", "max_position_embeddings", "rms_norm_eps", "tie_word_embeddings", "hidden_act",
+              "use_sliding_window", "attention_dropout"]
+BERT_KEYS = ["vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+             "max_position_embeddings", "type_vocab_size", "layer_norm_eps", "hidden_act", "pad_token_id",
+             "hidden_dropout_prob", "attention_probs_dropout_prob"]
+
+
+def write_config(path, cfg, architectures, keys, extra):
+    """An explicit config.json (only the keys the model reads), so the bytes do not depend on the transformers
+    version that wrote them."""
+    d = {k: getattr(cfg, k) for k in keys}
+    d.update(extra)
     d["architectures"] = architectures
+    d["model_type"] = cfg.model_type
     d["torch_dtype"] = "float32"
     write_json(path, d)
 
@@ -113,7 +125,7 @@ def make_backbone(out, tokenizers_dir, seed):
                       num_attention_heads=6, num_key_value_heads=2, max_position_embeddings=512,
                       rope_theta=25000.0, rms_norm_eps=1e-6, tie_word_embeddings=True, use_sliding_window=False,
                       bos_token_id=None, eos_token_id=None, pad_token_id=None)
-    write_config(os.path.join(out, "config.json"), cfg, ["Qwen2ForCausalLM"])
+    write_config(os.path.join(out, "config.json"), cfg, ["Qwen2ForCausalLM"], QWEN2_KEYS, {"rope_theta": 25000.0})
     model = ref.Qwen2Model(cfg)
     g = rng(seed)
     state = {f"model.{k}": fill(tuple(v.shape), k, g) for k, v in sorted(model.state_dict().items())}
@@ -121,17 +133,18 @@ def make_backbone(out, tokenizers_dir, seed):
 
 
 def make_encoder(out, tokenizers_dir, spec, seed):
-    tok_name, layers, heads, inter, positions = spec
+    tok_name, layers, heads, inter, positions, dtype = spec
     os.makedirs(out, exist_ok=True)
     shutil.copyfile(os.path.join(tokenizers_dir, tok_name, "tokenizer.json"), os.path.join(out, "tokenizer.json"))
     cfg = BertConfig(vocab_size=vocab_size(os.path.join(out, "tokenizer.json")), hidden_size=E_DIM,
                      num_hidden_layers=layers, num_attention_heads=heads, intermediate_size=inter,
                      max_position_embeddings=positions, type_vocab_size=2, layer_norm_eps=1e-12,
                      hidden_act="gelu", pad_token_id=0)
-    write_config(os.path.join(out, "config.json"), cfg, ["BertModel"])
+    write_config(os.path.join(out, "config.json"), cfg, ["BertModel"], BERT_KEYS,
+                 {"position_embedding_type": "absolute"})
     model = ref.BertModel(cfg, add_pooling_layer=False)
     g = rng(seed)
-    state = {k: fill(tuple(v.shape), k, g) for k, v in sorted(model.state_dict().items())
+    state = {k: fill(tuple(v.shape), k, g).to(dtype) for k, v in sorted(model.state_dict().items())
              if not k.endswith("position_ids") and not k.endswith("token_type_ids")}
     save_file(state, os.path.join(out, "model.safetensors"), metadata={"format": "pt"})
 
@@ -226,6 +239,20 @@ TEXTS = {
 }
 
 
+RFC3339_CASES = [
+    "1970-01-01T00:00:00Z", "2026-11-28T00:00:00Z", "2026-11-28T08:00:00.250+08:00", "2026-11-27T18:30:00.9999-05:30",
+    "2024-02-29T12:00:00Z", "2000-02-29T23:59:59.999Z", "1969-12-31T23:59:59.5Z", "0001-01-01T00:00:00Z",
+    "9999-12-31T23:59:59.999999999+23:59", "2026-03-01T00:00:00-00:00",
+    # not accepted
+    "2026-02-29T00:00:00Z", "1900-02-29T00:00:00Z", "2026-11-28 00:00:00Z", "2026-11-28T24:00:00Z",
+    "2026-11-28T00:60:00Z", "2026-11-28T00:00:60Z", "2026-11-28T00:00:00", "2026-11-28T00:00:00z",
+    "2026-11-28t00:00:00Z", "2026-11-28T00:00:00.Z", "2026-11-28T00:00:00+0800", "2026-11-28T00:00:00+24:00",
+    "2026-11-28T00:00:00+08:60", "0000-01-01T00:00:00Z", "2026-11-28T00:00:00Z\n", " 2026-11-28T00:00:00Z",
+    "２０２６-11-28T00:00:00Z", "2026-11-28T00:00:00.1234567890Z", "2026-13-01T00:00:00Z", "2026-00-10T00:00:00Z",
+    "2026-04-31T00:00:00Z", "26-11-28T00:00:00Z", "",
+]
+
+
 def ms(days=0.0, seconds=0):
     return ref.parse_time_ms(NOW) + int(days * ref.DAY_MS) + seconds * 1000
 
@@ -310,7 +337,7 @@ def bad_lines():
     good = [text_event("bill", "u07-b0", "u07", ms(-1), "Paid 12.00 CNY"),
             tab_event("u07-t0", "u07", float(ms(-2)), g)]
     lines = [
-        json.dumps(good[0], ensure_ascii=False),
+        "\ufeff" + json.dumps(good[0], ensure_ascii=False),                                   # BOM: allowed here
         '{"modality": "bill", "event_id": "x1", "user_id": "u07", "ts": 1,',                  # truncated JSON
         '["not", "an", "object"]',
         json.dumps({"modality": "video", "event_id": "x2", "user_id": "u07", "ts": ms(-1), "text": "x"}),
@@ -328,6 +355,16 @@ def bad_lines():
                     "features": [1, 2, 3, "4", 5, 6, 7]}),
         json.dumps({"modality": "bill", "event_id": "x11", "user_id": "u07", "ts": "2026-02-30T00:00:00Z",
                     "text": "no such day"}),
+        '{"modality": "bill", "event_id": "x12", "user_id": "u07", "ts": %d, "text": "lone \\ud800 surrogate"}'
+        % ms(-1),
+        '{"modality": "bill", "event_id": "x13", "user_id": "u07", "ts": 1000000000000000000000000, "text": "huge"}',
+        '{"modality": "bill", "event_id": "x14", "user_id": "u07", "ts": %d, "text": "pair \\ud83c\\udf5c ok"}'
+        % ms(-3),
+        "\ufeff" + json.dumps({"modality": "bill", "event_id": "x15", "user_id": "u07", "ts": ms(-1), "text": "BOM"}),
+        '{"modality": "bill", "event_id": "x16", "user_id": "u07", "ts": %d, "text": "first", "text": "second"}'
+        % ms(-4),
+        '{"modality": "tabular", "event_id": "x17", "user_id": "u07", "ts": %d, "features": [1, 2, 3, 4e38, 5, 6, 7]}'
+        % ms(-1),
     ]
     return "\n".join(lines) + "\n"
 
@@ -358,14 +395,86 @@ def golden_file(bundle, path, now_ms, h_cache):
         users[u] = {
             "prefix_length": info["prefix_length"],
             "summary_tokens": info["summary"].tolist(),
+            "slot_tokens": {m: b.tolist() for m, b in info["blocks"].items()},
             "scenarios": {sid: {"hidden": s["hidden"].tolist(), "embedding": s["embedding"].tolist(),
                                 **({"scores": s["scores"]} if s["scores"] is not None else {})}
                           for sid, s in info["scenarios"].items()},
         }
-    summary = {"bad_lines": [{"line": n, "reason": r} for n, r in bad],
+    parsed = [{k: e[k] for k in ("line", "modality", "event_id", "user_id", "ts", "text", "features") if k in e}
+              for e in events]
+    summary = {"parsed": parsed, "bad_lines": [{"line": n, "reason": r} for n, r in bad],
                "dropped": [{"line": n, "reason": r} for n, r in dropped],
                "selected_event_ids": sel, "exit_code": 1 if bad else 0}
     return events, summary, users, records
+
+
+BAD_MANIFESTS = [
+    # (label, edit): edit = {"path": [...], "set": value} | {"path": [...], "delete": true} | {"path": [...], "append": v}
+    ("newer format", {"path": ["format_version"], "set": 2}),
+    ("unknown start token", {"path": ["modalities", 3, "start_token"], "set": "<|search_start|>"}),
+    ("unknown pad token", {"path": ["modalities", 5, "pad_token"], "set": "<|tab|>"}),
+    ("unknown readout token", {"path": ["readout_token"], "set": "<|user|>"}),
+    ("unknown special segment", {"path": ["layout", 0], "set": {"kind": "special", "token": "<|im_begin|>"}}),
+    ("K_m zero", {"path": ["modalities", 0, "max_events"], "set": 0}),
+    ("K_m negative", {"path": ["modalities", 1, "max_events"], "set": -3}),
+    ("K_m not a number", {"path": ["modalities", 2, "max_events"], "set": "four"}),
+    ("token limit below 2", {"path": ["modalities", 2, "max_text_tokens"], "set": 1}),
+    ("F zero", {"path": ["modalities", 5, "features"], "set": 0}),
+    ("slots negative", {"path": ["modalities", 5, "slots"], "set": -1}),
+    ("duplicate modality", {"path": ["modalities", 2, "name"], "set": "bill"}),
+    ("bad modality name", {"path": ["modalities", 2, "name"], "set": "Mini"}),
+    ("encoder outside", {"path": ["modalities", 0, "encoder"], "set": "../elsewhere"}),
+    ("backbone path", {"path": ["backbone"], "set": "./backbone"}),
+    ("window zero", {"path": ["window_days"], "set": 0}),
+    ("window missing", {"path": ["window_days"], "delete": True}),
+    ("missing block", {"path": ["layout", 7], "delete": True}),
+    ("missing summary", {"path": ["layout", 3], "delete": True}),
+    ("two summaries", {"path": ["layout"], "append": {"kind": "summary"}}),
+    ("block of unknown modality", {"path": ["layout"], "append": {"kind": "modality", "modality": "video"}}),
+    ("template without query", {"path": ["suffix_template"], "set": "Query:"}),
+    ("template with two queries", {"path": ["suffix_template"], "set": "{query} {query}"}),
+    ("template with readout", {"path": ["suffix_template"], "set": "Query: {query}<|user_emb|>"}),
+    ("text tower template", {"path": ["text_tower", "template"], "set": "text"}),
+    ("projection zero", {"path": ["projection", "hidden"], "set": 0}),
+    ("eps zero", {"path": ["adapter_layer_norm_eps"], "set": 0}),
+    ("duplicate scenario", {"path": ["scenarios", 1, "id"], "set": "credit_risk"}),
+    ("bad scenario id", {"path": ["scenarios", 1, "id"], "set": "has space"}),
+    ("labels without prototypes", {"path": ["scenarios", 1, "labels"], "set": ["a", "b"]}),
+    ("tau zero", {"path": ["scenarios", 0, "tau"], "set": 0}),
+    ("repeated labels", {"path": ["scenarios", 0, "labels"], "set": ["a", "a", "b"]}),
+]
+
+
+def apply_edit(obj, edit):
+    *parents, last = edit["path"]
+    for key in parents:
+        obj = obj[key]
+    if "set" in edit:
+        obj[last] = edit["set"]
+    elif edit.get("delete"):
+        del obj[last]
+    else:
+        obj[last].append(edit["append"])
+
+
+def bad_manifest_goldens(bundle):
+    """Each edit of the tiny manifest and the field the Python validator names; the Swift validator must agree."""
+    import copy
+    import re
+    out = []
+    for label, edit in BAD_MANIFESTS:
+        m = copy.deepcopy(bundle.manifest)
+        apply_edit(m, edit)
+        try:
+            ref.validate_manifest(m, lambda t: bundle.tok.token_to_id(t) if isinstance(t, str) else None)
+        except ref.BundleError as err:
+            field = re.match(r"^qanchor\.json: '([^']*)'", str(err))
+            if not field:
+                raise SystemExit(f"{label}: message names no field: {err}")
+            out.append({"label": label, "edit": edit, "field": field.group(1), "message": str(err)})
+            continue
+        raise SystemExit(f"{label}: the reference accepted the edit")
+    return out
 
 
 def sha256_goldens():
@@ -436,8 +545,9 @@ def main():
         for e in events:
             if "text" in e and (e["modality"], e["text"]) not in h_cache:
                 h_cache[(e["modality"], e["text"])] = bundle.event_vector(e["modality"], e["text"])
+    rfc3339 = [{"text": t, "ms": ref.parse_time_ms(t)} for t in RFC3339_CASES]
     write_json(os.path.join(gold, "events.json"), {
-        "now": NOW, "now_ms": now_ms, "skew_ms": SKEW_SECONDS * 1000,
+        "now": NOW, "now_ms": now_ms, "skew_ms": SKEW_SECONDS * 1000, "rfc3339": rfc3339,
         "window_start_ms": now_ms - bundle.manifest["window_days"] * ref.DAY_MS, "files": files})
     write_json(os.path.join(gold, "users.json"), all_users, compact=True)
     vectors = [{"modality": m, "text": t, "ids": ids, "h": h.tolist()}
@@ -450,6 +560,7 @@ def main():
         tower.append({"text": text, "ids": ids, "hidden": hidden.tolist(), "embedding": u.tolist()})
     write_json(os.path.join(gold, "text_tower.json"), tower, compact=True)
     write_json(os.path.join(root, "testdata", "goldens", "sha256.json"), sha256_goldens())
+    write_json(os.path.join(gold, "bad-manifests.json"), bad_manifest_goldens(bundle))
     print(f"bundle {bundle_dir}: {bundle.fingerprint}")
     return 0
 

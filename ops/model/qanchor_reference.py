@@ -36,6 +36,7 @@ import sys
 os.environ.setdefault("RAYON_NUM_THREADS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
@@ -121,6 +122,12 @@ def validate_manifest(m, token_id):
     """
     if m.get("format_version") != FORMAT_VERSION:
         raise BundleError(f"{MANIFEST}: 'format_version': expected {FORMAT_VERSION}, found {m.get('format_version')!r}")
+    if not isinstance(m.get("name"), str) or not m["name"] or not isinstance(m.get("version"), str):
+        raise BundleError(f"{MANIFEST}: 'name', 'version': expected strings (name non-empty)")
+    normalize_dir(m.get("backbone", "backbone"), "backbone")
+    eps = m.get("adapter_layer_norm_eps", 1e-6)
+    if not isinstance(eps, (int, float)) or isinstance(eps, bool) or not (eps > 0 and math.isfinite(eps)):
+        raise BundleError(f"{MANIFEST}: 'adapter_layer_norm_eps': expected a positive number, found {eps!r}")
     mods = m.get("modalities")
     if not isinstance(mods, list) or not mods:
         raise BundleError(f"{MANIFEST}: 'modalities': expected a non-empty array")
@@ -129,7 +136,7 @@ def validate_manifest(m, token_id):
     for i, mod in enumerate(mods):
         w = f"modalities[{i}]"
         name = mod.get("name")
-        if not isinstance(name, str) or not MODALITY_NAME.match(name):
+        if not isinstance(name, str) or not MODALITY_NAME.fullmatch(name):
             raise BundleError(f"{MANIFEST}: '{w}.name': expected [a-z][a-z0-9_]*, found {name!r}")
         if name in names:
             raise BundleError(f"{MANIFEST}: '{w}.name': duplicate modality '{name}'")
@@ -195,13 +202,16 @@ def validate_manifest(m, token_id):
     ids = set()
     for i, s in enumerate(m.get("scenarios", [])):
         w = f"scenarios[{i}]"
-        if not isinstance(s.get("id"), str) or not SCENARIO_ID.match(s["id"]):
+        if not isinstance(s.get("id"), str) or not SCENARIO_ID.fullmatch(s["id"]):
             raise BundleError(f"{MANIFEST}: '{w}.id': expected [A-Za-z0-9._-]{{1,200}}, found {s.get('id')!r}")
         if s["id"] in ids:
             raise BundleError(f"{MANIFEST}: '{w}.id': duplicate scenario '{s['id']}'")
         ids.add(s["id"])
         if not isinstance(s.get("query"), str):
             raise BundleError(f"{MANIFEST}: '{w}.query': expected a string")
+        for key in ("soft_prompt", "prototypes"):
+            if s.get(key) is not None and (not isinstance(s[key], str) or not s[key]):
+                raise BundleError(f"{MANIFEST}: '{w}.{key}': expected a tensor name, found {s[key]!r}")
         if s.get("prototypes") is None and (s.get("labels") is not None or s.get("tau") is not None):
             raise BundleError(f"{MANIFEST}: '{w}': labels and tau need prototypes")
         if s.get("prototypes") is not None:
@@ -213,6 +223,71 @@ def validate_manifest(m, token_id):
                 raise BundleError(f"{MANIFEST}: '{w}.tau': expected a positive number, found {tau!r}")
     if not ids:
         raise BundleError(f"{MANIFEST}: 'scenarios': expected at least one scenario")
+
+
+def expected_heads(manifest, d_model, e_dim):
+    """{tensor name: shape} that heads.safetensors must hold: exactly these, no more (docs/bundle.md)."""
+    out = {}
+
+    def adapter(prefix):
+        out.update({f"{prefix}.norm.weight": [e_dim], f"{prefix}.norm.bias": [e_dim],
+                    f"{prefix}.fc1.weight": [e_dim, e_dim], f"{prefix}.fc1.bias": [e_dim],
+                    f"{prefix}.fc2.weight": [d_model, e_dim], f"{prefix}.fc2.bias": [d_model]})
+    for m in manifest["modalities"]:
+        if m["kind"] == "text":
+            adapter(f"adapters.event.{m['name']}")
+        else:
+            t = f"tabular.{m['name']}"
+            out.update({f"{t}.slot.weight": [d_model, m["features"]], f"{t}.slot.bias": [d_model],
+                        f"{t}.mean.weight": [e_dim, m["features"]], f"{t}.mean.bias": [e_dim]})
+    adapter("adapters.modal")
+    adapter("adapters.user")
+    h, o = manifest["projection"]["hidden"], manifest["projection"]["output"]
+    out.update({"projection.fc1.weight": [h, d_model], "projection.fc1.bias": [h],
+                "projection.fc2.weight": [o, h], "projection.fc2.bias": [o]})
+    for s in manifest["scenarios"]:
+        if s.get("soft_prompt"):
+            out[s["soft_prompt"]] = [None, d_model]          # n rows, n >= 1
+        if s.get("prototypes"):
+            out[s["prototypes"]] = [len(s["labels"]), o]
+    return out
+
+
+def check_tensors(bundle):
+    """Tensor-level checks (what the Swift loader must also check); returns the encoder width E."""
+    m = bundle.manifest
+    widths = {d: enc.config.hidden_size for d, enc in bundle.encoders.items()}
+    if len(set(widths.values())) > 1:
+        raise BundleError(f"encoders: every encoder must have the same hidden_size (the modal adapter is shared), "
+                          f"found {widths}")
+    if widths:
+        e_dim = next(iter(widths.values()))
+    else:
+        e_dim = bundle.heads["adapters.modal.norm.weight"].shape[0]
+    for i, mod in enumerate(bundle.modalities):
+        if mod["kind"] == "text":
+            d = normalize_dir(mod["encoder"], "encoder")
+            limit = bundle.encoders[d].config.max_position_embeddings
+            if mod["max_text_tokens"] > limit:
+                raise BundleError(f"{MANIFEST}: 'modalities[{i}].max_text_tokens': expected <= {limit} "
+                                  f"({d}/config.json max_position_embeddings), found {mod['max_text_tokens']}")
+    vocab = bundle.backbone.config.vocab_size
+    top = max(bundle.tok.get_vocab(with_added_tokens=True).values())
+    if top >= vocab:
+        raise BundleError(f"{bundle.backbone_dir}/config.json: 'vocab_size' {vocab} has no row for token id {top} "
+                          f"of {bundle.backbone_dir}/tokenizer.json")
+    want = expected_heads(m, bundle.d_model, e_dim)
+    extra = sorted(set(bundle.heads) - set(want))
+    if extra:
+        raise BundleError(f"{HEADS}: unexpected tensors {extra}")
+    for name, shape in want.items():
+        if name not in bundle.heads:
+            raise BundleError(f"{HEADS}: missing tensor '{name}' (expected shape {shape})")
+        found = list(bundle.heads[name].shape)
+        if len(found) != len(shape) or any(w is not None and w != f for w, f in zip(shape, found)) or 0 in found:
+            raise BundleError(f"{HEADS}: tensor '{name}' has shape {found}, expected "
+                              f"{['n' if w is None else w for w in shape]}")
+    return e_dim
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -276,6 +351,7 @@ class Bundle:
                 self.encoders[d] = load_bert(os.path.join(root, d))
                 self.encoder_tokenizers[d] = Tokenizer.from_file(os.path.join(root, d, "tokenizer.json"))
         self.heads = {k: v.float() for k, v in load_file(os.path.join(root, HEADS)).items()}
+        self.encoder_dim = check_tensors(self)
         self.readout_id = self.tok.token_to_id(m["readout_token"])
         self.scenarios = {s["id"]: s for s in m["scenarios"]}
         self.fingerprint = fingerprint(root)
@@ -324,7 +400,7 @@ class Bundle:
 
         Returns (summary [1+M, D], blocks {modality: [slots, D]}, valid {modality: number of real slots}).
         """
-        E = next(iter(self.encoders.values())).config.hidden_size
+        E = self.encoder_dim
         means, blocks, valid = [], {}, {}
         for mod in self.modalities:
             name = mod["name"]
@@ -468,18 +544,43 @@ def parse_time_ms(value):
     return ms
 
 
+def _finite_as_float32(v):
+    with np.errstate(over="ignore"):
+        return bool(np.isfinite(np.float32(v)))
+
+
+def _first_wins(pairs):
+    """A key given twice: the first value counts (what Swift's JSONDecoder does)."""
+    out = {}
+    for k, v in pairs:
+        out.setdefault(k, v)
+    return out
+
+
 def _reject_constant(name):
     raise ValueError(f"non-standard JSON constant {name}")
+
+
+def _has_lone_surrogate(value):
+    if isinstance(value, str):
+        return any(0xD800 <= ord(c) <= 0xDFFF for c in value)
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    return False
 
 
 def parse_event_line(line, manifest):
     """One JSONL line -> event dict, or raises ValueError with the reason."""
     try:
-        obj = json.loads(line, parse_constant=_reject_constant)
+        obj = json.loads(line, parse_constant=_reject_constant, object_pairs_hook=_first_wins)
     except ValueError as e:
         raise ValueError(f"malformed JSON: {e}") from None
     if not isinstance(obj, dict):
         raise ValueError("expected a JSON object")
+    if _has_lone_surrogate(obj):
+        raise ValueError("malformed JSON: a \\u escape encodes a lone surrogate (not Unicode text)")
     mods = {m["name"]: m for m in manifest["modalities"]}
     modality = obj.get("modality")
     if modality not in mods:
@@ -501,14 +602,16 @@ def parse_event_line(line, manifest):
         if not isinstance(feats, list) or len(feats) != mod["features"]:
             raise ValueError(f"'features': expected an array of {mod['features']} numbers")
         for v in feats:
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise ValueError("'features': expected finite numbers")
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
+                    or not _finite_as_float32(v):
+                raise ValueError("'features': expected finite numbers (in float32 range)")
         event["features"] = [float(v) for v in feats]
     return event
 
 
 def read_events(path, manifest):
-    """(events in file order with their line numbers, bad lines [(line, reason)]). Blank lines are skipped."""
+    """(events in file order with their line numbers, bad lines [(line, reason)]). Blank lines are skipped; a
+    byte-order mark is allowed at the start of the file only (elsewhere the line is malformed JSON)."""
     events, bad = [], []
     with open(path, "rb") as f:
         for n, raw in enumerate(f, start=1):
@@ -517,6 +620,8 @@ def read_events(path, manifest):
             except UnicodeDecodeError:
                 bad.append((n, "invalid UTF-8"))
                 continue
+            if n == 1 and line.startswith("\ufeff"):
+                line = line[1:]
             if not line.strip():
                 continue
             try:
@@ -593,7 +698,7 @@ def embed_users(bundle, selection, now_ms, scenario_ids=None, h_cache=None):
         summary, blocks, valid = bundle.user_tokens(history)
         prefix, visible = bundle.prefix_embeddings(summary, blocks, valid)
         all_ts = [e["ts"] for evs in chosen.values() for e in evs]
-        internals[user] = {"summary": summary, "prefix_length": prefix.shape[0], "scenarios": {}}
+        internals[user] = {"summary": summary, "blocks": blocks, "prefix_length": prefix.shape[0], "scenarios": {}}
         for sid in scenario_ids:
             hidden, u, scores = bundle.run_scenario(prefix, visible, sid)
             internals[user]["scenarios"][sid] = {"hidden": hidden, "embedding": u, "scores": scores}
@@ -625,6 +730,7 @@ def main():
     p.add_argument("texts", nargs="+")
     args = ap.parse_args()
     torch.set_grad_enabled(False)
+    torch.set_num_threads(1)  # the goldens are made on one thread: same reduction order, same bits
     if args.cmd == "fingerprint":
         if args.listing:
             sys.stdout.write(fingerprint_listing(args.bundle).decode("utf-8"))
@@ -648,8 +754,9 @@ def main():
         ap.error(f"--scenario: unknown scenario {unknown[0]!r}")
     selection, _ = select_events(events, bundle.manifest, now, args.skew_seconds * 1000)
     records, _ = embed_users(bundle, selection, now, args.scenario)
+    computed_at = int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000)
     for r in records:
-        print(json.dumps(r, ensure_ascii=False))
+        print(json.dumps({**r, "computed_at": computed_at}, ensure_ascii=False))
     return 1 if bad else 0
 
 

@@ -4,8 +4,8 @@ import Foundation
 ///
 /// A line is a JSON object with `modality` (a modality of the manifest), `event_id` and `user_id` (non-empty
 /// strings), `ts` (epoch milliseconds as an integral JSON number, or an RFC 3339 string) and, for a text modality,
-/// `text` (a string, may be empty) or, for a tabular one, `features` (exactly F finite numbers; booleans are not
-/// numbers). Other keys are ignored. The same rules as `parse_event_line` in `ops/model/qanchor_reference.py`.
+/// `text` (a string, may be empty) or, for a tabular one, `features` (exactly F numbers, finite as fp32; booleans
+/// are not numbers). Other keys are ignored. The same rules as `parse_event_line` in `ops/model/qanchor_reference.py`.
 /// Immutable: safe to share between threads.
 public struct ModelEventParser: Sendable {
     /// A line that could not be parsed: its 1-based number and why.
@@ -22,8 +22,10 @@ public struct ModelEventParser: Sendable {
         self.modalities = byName
     }
 
-    /// Parses one line (without its newline).
+    /// Parses one line (without its newline). A key given twice counts with its first value. A byte-order mark
+    /// is not JSON: ``parseLines(_:)`` strips one at the start of a file, anywhere else the line is malformed.
     public func parse(_ line: some StringProtocol) throws(ModelEventParseError) -> ModelEvent {
+        guard !line.hasPrefix("\u{FEFF}") else { throw ModelEventParseError(field: nil, reason: "malformed JSON (byte-order mark)") }
         let value: JSONLineValue
         do {
             value = try JSONDecoder().decode(JSONLineValue.self, from: Data(line.utf8))
@@ -63,7 +65,9 @@ public struct ModelEventParser: Sendable {
             var features: [Float] = []
             features.reserveCapacity(count)
             for item in items {
-                guard let v = item.finiteNumber else { throw ModelEventParseError(field: "features", reason: "expected finite numbers") }
+                guard let v = item.finiteNumber, Float(v).isFinite else {
+                    throw ModelEventParseError(field: "features", reason: "expected finite numbers (in float32 range)")
+                }
                 features.append(Float(v))
             }
             return ModelEvent(modality: name, eventID: eventID, userID: userID, timestampMs: ts, payload: .features(features))
@@ -71,7 +75,8 @@ public struct ModelEventParser: Sendable {
     }
 
     /// Parses a whole JSONL file: events in file order (with `line` set) and the bad lines. Lines are split on
-    /// `\n`; blank lines (only whitespace) are skipped; a line that is not UTF-8 is bad.
+    /// `\n`; blank lines (only whitespace) are skipped; a line that is not UTF-8 is bad; a byte-order mark at the
+    /// start of the file is skipped.
     public func parseLines(_ data: Data) -> (events: [ModelEvent], bad: [BadLine]) {
         var events: [ModelEvent] = []
         var bad: [BadLine] = []
@@ -79,10 +84,11 @@ public struct ModelEventParser: Sendable {
         var number = 0
         for raw in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
             number += 1
-            guard let line = String(validating: raw, as: UTF8.self) else {
+            guard var line = String(validating: raw, as: UTF8.self) else {
                 bad.append(BadLine(line: number, error: ModelEventParseError(field: nil, reason: "invalid UTF-8")))
                 continue
             }
+            if number == 1, line.hasPrefix("\u{FEFF}") { line.removeFirst() }
             if line.allSatisfy({ $0.isWhitespace }) { continue }
             do {
                 var event = try parse(line)

@@ -5,6 +5,7 @@
 /// the first event (input order) with a given (modality, event_id) wins, later ones are dropped; (3) per user and
 /// text modality, the K_m newest by (ts, event_id as UTF-8 bytes), kept oldest first; (4) per user, the newest
 /// tabular snapshot by the same order. Every user with at least one parsed event gets a history, possibly empty.
+/// Events of a modality that is not in `modalities` are ignored (the parser never produces them).
 /// The same rules as `select_events` in `ops/model/qanchor_reference.py`. A value type.
 public struct ModelEventSelection: Sendable, Equatable {
     /// Why an event is not in any history.
