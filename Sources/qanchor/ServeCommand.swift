@@ -79,7 +79,7 @@ struct RefreshCommand: AsyncParsableCommand {
         guard let target = URL(string: url + "/admin/refresh" + (wait ? "?wait=true" : "")) else {
             throw ValidationError("--url: not a URL: \(url)")
         }
-        let (status, body) = try HTTPClient.post(target)
+        let (status, body) = try LoopbackHTTPClient.post(target)
         Standard.output(body.trimmingCharacters(in: .whitespacesAndNewlines))
         if !(200..<300).contains(status) { throw ExitCode(1) }
     }

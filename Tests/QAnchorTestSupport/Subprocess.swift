@@ -8,6 +8,7 @@ import Glibc
 public enum Subprocess {
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
+        public init(description: String) { self.description = description }
     }
 
     /// Returns the exit status and standard output; standard error is discarded unless `showErrors`.
@@ -44,7 +45,8 @@ public enum Subprocess {
             guard errno == EINTR else { throw Failure(description: "waitpid \(path): errno \(errno)") }
         }
         let exitStatus = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+        // Invalid UTF-8 (a test may print raw bad records) becomes U+FFFD instead of losing the whole output.
+        let output = String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: outputPath))) ?? Data(), as: UTF8.self)
         return (exitStatus, output)
     }
 }

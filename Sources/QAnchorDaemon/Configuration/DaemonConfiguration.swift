@@ -181,7 +181,7 @@ extension DaemonConfiguration {
         check(refresh.redirtyUsersPerSecond > 0, "refresh.redirty_users_per_second", "must be > 0")
         check(["json", "protobuf"].contains(output.format), "output.format",
               "expected json or protobuf, found '\(output.format)'")
-        check((1...65535).contains(http.port), "http.port", "expected 1…65535")
+        check((0...65535).contains(http.port), "http.port", "expected 0…65535 (0: any free port)")
         check(["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(log.level), "log.level",
               "unknown level '\(log.level)'")
         check(["text", "json"].contains(log.format), "log.format", "expected text or json")

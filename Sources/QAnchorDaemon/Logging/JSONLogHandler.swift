@@ -15,9 +15,9 @@ public struct JSONLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    public func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?,
-                    source: String, file: String, function: String, line: UInt) {
-        var fields = metadata.merging(explicit ?? [:]) { $1 }
+    public func log(event: LogEvent) {
+        let level = event.level, message = event.message
+        var fields = metadata.merging(event.metadata ?? [:]) { $1 }
         fields.removeValue(forKey: "ts")
         var out = "{\"ts\":\(JSONText.string(Date().formatted(.iso8601))),\"level\":\"\(level.rawValue)\","
         out += "\"label\":\(JSONText.string(label)),\"message\":\(JSONText.string(message.description))"

@@ -3,15 +3,20 @@ import Foundation
 import Glibc
 #endif
 
-/// A minimal HTTP/1.1 client over a POSIX socket, for `qanchor refresh` talking to a local daemon (no TLS, no
-/// redirects; the admin endpoint is loopback by default).
-enum HTTPClient {
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
+/// A minimal blocking HTTP/1.1 client over a POSIX socket, for `qanchor refresh` and tests talking to a daemon's
+/// admin endpoint (no TLS, no redirects, `Connection: close`). Call it off the cooperative pool for long requests.
+public enum LoopbackHTTPClient {
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
     }
 
     /// POSTs an empty body; returns the status code and the body.
-    static func post(_ url: URL) throws -> (status: Int, body: String) {
+    public static func post(_ url: URL) throws -> (status: Int, body: String) { try request("POST", url) }
+
+    /// GETs; returns the status code and the body.
+    public static func get(_ url: URL) throws -> (status: Int, body: String) { try request("GET", url) }
+
+    static func request(_ method: String, _ url: URL) throws -> (status: Int, body: String) {
         guard url.scheme == "http", let host = url.host else { throw Failure(description: "only http:// URLs: \(url)") }
         let port = url.port ?? 80
         var hints = addrinfo(ai_flags: 0, ai_family: AF_UNSPEC, ai_socktype: Int32(SOCK_STREAM.rawValue),
@@ -28,7 +33,7 @@ enum HTTPClient {
             throw Failure(description: "cannot connect to \(host):\(port) (is the daemon running?)")
         }
         let path = url.path.isEmpty ? "/" : url.path + (url.query.map { "?" + $0 } ?? "")
-        let request = "POST \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        let request = "\(method) \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
         _ = request.withCString { send(fd, $0, strlen($0), 0) }
         var response = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 4096)
