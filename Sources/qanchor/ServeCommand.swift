@@ -75,7 +75,22 @@ struct RefreshCommand: AsyncParsableCommand {
     @Flag(help: "Wait until the refresh finished and print its summary.")
     var wait = false
 
+    @Option(help: "First wait (up to this many seconds) until the daemon is ready: assigned and caught up.")
+    var waitReady: Double = 0
+
     func run() async throws {
+        if waitReady > 0, let ready = URL(string: url + "/readyz") {
+            let deadline = Date().addingTimeInterval(waitReady)
+            var last = "no answer"
+            while true {
+                if let (status, body) = try? LoopbackHTTPClient.get(ready) {
+                    if status == 200 { break }
+                    last = body.trimmingCharacters(in: .whitespacesAndNewlines)
+                }
+                guard Date() < deadline else { throw CLIError("the daemon is not ready after \(waitReady) s: \(last)") }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
         guard let target = URL(string: url + "/admin/refresh" + (wait ? "?wait=true" : "")) else {
             throw ValidationError("--url: not a URL: \(url)")
         }
