@@ -94,7 +94,8 @@ public final class Daemon: Sendable {
         ingestor = Ingestor(routes: routes, parser: parser, store: store, executor: executor, producer: producer,
                             deadLetterTopic: configuration.topics.deadLetter, metrics: metrics, logger: logger)
         refresher = Refresher(store: store, executor: executor, producer: producer, topics: configuration.topics,
-                              usersPerBatch: configuration.refresh.usersPerBatch, metrics: metrics, logger: logger)
+                              usersPerBatch: configuration.refresh.usersPerBatch,
+                              protobuf: configuration.output.format == "protobuf", metrics: metrics, logger: logger)
         logger.info("daemon ready to start", metadata: [
             "model": "\(manifest.name) \(manifest.version)", "fingerprint": "\(model.fingerprint)",
             "store": "\(configuration.store.path)", "inputs": "\(inputTopics.joined(separator: ","))",

@@ -17,16 +17,19 @@ public final class Refresher: Sendable {
     let producer: KafkaProducer
     let topics: DaemonConfiguration.Topics
     let usersPerBatch: Int
+    /// Publish protobuf (`qanchor.v1.Embedding`) instead of JSON.
+    let protobuf: Bool
     let metrics: DaemonMetrics
     let logger: Logger
 
     public init(store: EventStore, executor: ModelExecutor, producer: KafkaProducer, topics: DaemonConfiguration.Topics,
-                usersPerBatch: Int, metrics: DaemonMetrics, logger: Logger) {
+                usersPerBatch: Int, protobuf: Bool = false, metrics: DaemonMetrics, logger: Logger) {
         self.store = store
         self.executor = executor
         self.producer = producer
         self.topics = topics
         self.usersPerBatch = usersPerBatch
+        self.protobuf = protobuf
         self.metrics = metrics
         self.logger = logger
     }
@@ -114,10 +117,13 @@ public final class Refresher: Sendable {
                     userID: dirty.user.userID, scenario: result.scenario, embedding: result.embedding, scores: result.scores,
                     modelName: manifest.name, modelVersion: manifest.version, fingerprint: model.fingerprint,
                     version: version, eventTimeMs: newest, windowStartMs: windowStart, computedAtMs: nowMs)
-                let bytes = Array(record.json.utf8)
-                outputs[result.scenario] = bytes
+                // The store keeps the JSON form (served by GET /v1/users/{id}/embeddings).
+                let json = Array(record.json.utf8)
+                outputs[result.scenario] = json
+                let value = protobuf ? record.protobuf : json
+                let type = protobuf ? EmbeddingRecord.protobufContentType : "application/json"
                 records.append(KafkaProducerRecord(topic: topics.output(for: result.scenario), key: dirty.user.userID,
-                                                   value: bytes, headers: headers(result.scenario, "application/json"),
+                                                   value: value, headers: headers(result.scenario, type),
                                                    timestampMs: nowMs))
             }
             prepared.append(Prepared(dirty: dirty, record: RefreshRecord(version: version, fingerprint: model.fingerprint,
