@@ -105,16 +105,17 @@ public final class BertEncoder: @unchecked Sendable {
             if last { for t in 0..<texts.count { (h + t * d).update(from: x + offsets[t] * d, count: d) } }
             else { h.update(from: x, count: n * d) }
             // h = LayerNorm((ctx · Woᵀ + bo) + h);  x = LayerNorm((gelu(h · Wiᵀ + bi) · Wfᵀ + bf) + h)
-            linear(ctx, rows: rows, inFeatures: d, weight: lw.attentionOutWeight, bias: lw.attentionOutBias, into: x)
-            add(h, into: x, count: rows * d)
-            layerNorm(x, rows: rows, d: d, weight: lw.attentionNormWeight.data, bias: lw.attentionNormBias.data,
-                      eps: c.layerNormEps, into: h)
-            linear(h, rows: rows, inFeatures: d, weight: lw.intermediateWeight, bias: lw.intermediateBias, into: inter)
-            parallelFor(rows, parts: BLAS.threads) { r in gelu(inter + r.lowerBound * f, count: r.count * f) }
-            linear(inter, rows: rows, inFeatures: f, weight: lw.outputWeight, bias: lw.outputBias, into: x)
-            add(h, into: x, count: rows * d)
-            layerNorm(x, rows: rows, d: d, weight: lw.outputNormWeight.data, bias: lw.outputNormBias.data,
-                      eps: c.layerNormEps, into: x)
+            let threads = BLAS.threads
+            linear(ctx, rows: rows, inFeatures: d, weight: lw.attentionOutWeight, bias: nil, into: x)
+            biasResidualLayerNorm(x, bias: lw.attentionOutBias.data, residual: h, rows: rows, d: d,
+                                  weight: lw.attentionNormWeight.data, normBias: lw.attentionNormBias.data,
+                                  eps: c.layerNormEps, into: h, threads: threads)
+            linear(h, rows: rows, inFeatures: d, weight: lw.intermediateWeight, bias: nil, into: inter)
+            biasGELU(inter, bias: lw.intermediateBias.data, rows: rows, f: f, threads: threads)
+            linear(inter, rows: rows, inFeatures: f, weight: lw.outputWeight, bias: nil, into: x)
+            biasResidualLayerNorm(x, bias: lw.outputBias.data, residual: h, rows: rows, d: d,
+                                  weight: lw.outputNormWeight.data, normBias: lw.outputNormBias.data,
+                                  eps: c.layerNormEps, into: x, threads: threads)
         }
         return (0..<texts.count).map { t in Array(UnsafeBufferPointer(start: x + t * d, count: d)) }
     }
