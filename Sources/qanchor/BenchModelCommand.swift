@@ -7,15 +7,16 @@ import QAnchorModel
 /// Qwen2 (Qwen2.5-0.5B shape): prefill of `--prefix` positions from embeddings, then `--suffixes` suffixes of
 /// `--suffix-length` positions run batched on that cached prefix. BERT (BERT-base shape): `--texts` texts of
 /// `--tokens` tokens → [CLS] vectors. Each timing is the best of `--repeat` runs after one warm-up run.
-/// Run one model per process (`--model`) so that peak RSS belongs to that model. `ops/bench/model` runs this and
+/// `--model all` (the default) runs Qwen2 then BERT in one process, freeing the first before the second and resetting
+/// the peak-RSS mark (`/proc/self/clear_refs`) in between, so each model's peak RSS is its own. `ops/bench/model` runs this and
 /// the PyTorch peer side by side and prints the ratios.
 struct BenchModelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "model",
                                                     abstract: "Benchmark the inference engine (JSON on stdout).")
 
-    enum Model: String, ExpressibleByArgument, CaseIterable { case qwen2, bert }
+    enum Model: String, ExpressibleByArgument, CaseIterable { case all, qwen2, bert }
 
-    @Option(help: "Which model to run: qwen2 or bert.") var model: Model = .qwen2
+    @Option(help: "Which model to run: all, qwen2 or bert.") var model: Model = .all
     @Option(help: "OpenBLAS threads.") var threads = 2
     @Option(help: "Timed runs per measurement (the best is reported).") var `repeat` = 3
     @Option(help: "Qwen2 prefix positions.") var prefix = 800
@@ -33,10 +34,8 @@ struct BenchModelCommand: ParsableCommand {
                          "OPENBLAS_CORETYPE": environment("OPENBLAS_CORETYPE"),
                          "OPENBLAS_L2_SIZE": environment("OPENBLAS_L2_SIZE")],
         ]
-        switch model {
-        case .qwen2: report["qwen2"] = try benchQwen2()
-        case .bert: report["bert"] = try benchBert()
-        }
+        if model != .bert { resetPeakRSS(); report["qwen2"] = try benchQwen2() }
+        if model != .qwen2 { resetPeakRSS(); report["bert"] = try benchBert() }
         let data = try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])
         FileHandle.standardOutput.write(data)
         FileHandle.standardOutput.write(Data("\n".utf8))
@@ -126,6 +125,11 @@ private struct QwenFlops {
 
 private func environment(_ name: String) -> String {
     ProcessInfo.processInfo.environment[name] ?? "unset"
+}
+
+/// Resets this process's peak-RSS mark to its current RSS (Linux: writing 5 to /proc/self/clear_refs).
+private func resetPeakRSS() {
+    try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
 }
 
 /// Peak resident set size of this process (VmHWM), in bytes.

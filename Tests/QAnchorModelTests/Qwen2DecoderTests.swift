@@ -123,6 +123,17 @@ struct Qwen2GoldenCase {
         #expect(throws: ModelInputError.vectorWidth(sequence: 0, position: 0, expected: c.hiddenSize, found: 3)) {
             try d.embed([.vector([1, 2, 3])])
         }
+        var built = DecoderInput(width: c.hiddenSize)
+        #expect(throws: ModelInputError.vectorWidth(sequence: 0, position: 0, expected: c.hiddenSize, found: 1)) {
+            try built.append(row: [1])
+        }
+        #expect(throws: ModelInputError.self) { try built.append(contentsOf: DecoderInput(width: 3)) }
+        #expect(throws: ModelInputError.self) { try DecoderInput(width: c.hiddenSize, values: [1, 2, 3]) }
+        // Built row by row equals embed(): a token row then a vector.
+        let vector = [Float](repeating: 0.25, count: c.hiddenSize)
+        try built.append(contentsOf: d.embed([.token(7)]))
+        try built.append(row: vector)
+        #expect(built == (try d.embed([.token(7), .vector(vector)])))
         let one = try d.embed([.token(5)])
         #expect(throws: ModelInputError.emptySequence(index: 0)) { try d.prefill(DecoderInput(width: c.hiddenSize)) }
         #expect(throws: ModelInputError.outputPositionOutOfRange(sequence: 0, position: 1, length: 1)) {

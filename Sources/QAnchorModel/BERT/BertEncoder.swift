@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// A `transformers` `BertModel` in fp32 that returns the last-layer hidden state at [CLS] (position 0) of each text.
 ///
@@ -7,7 +8,9 @@ import Foundation
 /// mask. The last layer is evaluated only for the [CLS] rows (its keys and values still cover every token).
 ///
 /// Threading: calls are serialised by an internal lock (the workspaces are reused between calls); the encoder may be
-/// shared between tasks. OpenBLAS's thread count is process-wide (see ``BLAS/setThreads(_:)``).
+/// shared between tasks. OpenBLAS's thread count is process-wide (see ``BLAS/setThreads(_:)``); two engines may call
+/// it at once (OpenBLAS's pthread build is thread-safe), but they then share its cores: run encoder and decoder work
+/// from one executor for throughput.
 public final class BertEncoder: @unchecked Sendable {
     /// The model's shape.
     public let configuration: BertConfiguration
@@ -17,10 +20,15 @@ public final class BertEncoder: @unchecked Sendable {
 
     /// Loads `config.json` and `model.safetensors` from a Hugging Face model directory.
     /// Throws ``ModelLoadError`` naming the file, key or tensor at fault.
-    public convenience init(directory: URL) throws {
+    public convenience init(directory: URL, logger: Logger = Logger(label: "qanchor.model")) throws {
+        let start = DispatchTime.now().uptimeNanoseconds
         let configuration = try BertConfiguration(contentsOf: directory.appendingPathComponent("config.json"))
         let file = try SafeTensorsFile.openWeights(at: directory.appendingPathComponent("model.safetensors"))
         self.init(configuration: configuration, weights: try BertWeights(file: file, configuration: configuration))
+        logger.info("loaded BERT encoder", metadata: [
+            "directory": "\(directory.path)", "layers": "\(configuration.layers)", "hidden": "\(configuration.hiddenSize)",
+            "weight_bytes": "\(weightBytes)", "seconds": "\(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)",
+        ])
     }
 
     /// An encoder with deterministic random weights of the given shape (benchmarks).
@@ -97,16 +105,17 @@ public final class BertEncoder: @unchecked Sendable {
             if last { for t in 0..<texts.count { (h + t * d).update(from: x + offsets[t] * d, count: d) } }
             else { h.update(from: x, count: n * d) }
             // h = LayerNorm((ctx · Woᵀ + bo) + h);  x = LayerNorm((gelu(h · Wiᵀ + bi) · Wfᵀ + bf) + h)
-            linear(ctx, rows: rows, inFeatures: d, weight: lw.attentionOutWeight, bias: lw.attentionOutBias, into: x)
-            add(h, into: x, count: rows * d)
-            layerNorm(x, rows: rows, d: d, weight: lw.attentionNormWeight.data, bias: lw.attentionNormBias.data,
-                      eps: c.layerNormEps, into: h)
-            linear(h, rows: rows, inFeatures: d, weight: lw.intermediateWeight, bias: lw.intermediateBias, into: inter)
-            parallelFor(rows, parts: BLAS.threads) { r in gelu(inter + r.lowerBound * f, count: r.count * f) }
-            linear(inter, rows: rows, inFeatures: f, weight: lw.outputWeight, bias: lw.outputBias, into: x)
-            add(h, into: x, count: rows * d)
-            layerNorm(x, rows: rows, d: d, weight: lw.outputNormWeight.data, bias: lw.outputNormBias.data,
-                      eps: c.layerNormEps, into: x)
+            let threads = BLAS.threads
+            linear(ctx, rows: rows, inFeatures: d, weight: lw.attentionOutWeight, bias: nil, into: x)
+            biasResidualLayerNorm(x, bias: lw.attentionOutBias.data, residual: h, rows: rows, d: d,
+                                  weight: lw.attentionNormWeight.data, normBias: lw.attentionNormBias.data,
+                                  eps: c.layerNormEps, into: h, threads: threads)
+            linear(h, rows: rows, inFeatures: d, weight: lw.intermediateWeight, bias: nil, into: inter)
+            biasGELU(inter, bias: lw.intermediateBias.data, rows: rows, f: f, threads: threads)
+            linear(inter, rows: rows, inFeatures: f, weight: lw.outputWeight, bias: nil, into: x)
+            biasResidualLayerNorm(x, bias: lw.outputBias.data, residual: h, rows: rows, d: d,
+                                  weight: lw.outputNormWeight.data, normBias: lw.outputNormBias.data,
+                                  eps: c.layerNormEps, into: x, threads: threads)
         }
         return (0..<texts.count).map { t in Array(UnsafeBufferPointer(start: x + t * d, count: d)) }
     }

@@ -18,10 +18,9 @@ public struct DecoderInput: Sendable, Equatable {
     /// Number of positions.
     public var count: Int { values.count / width }
 
-    /// An empty input of the given width.
+    /// An empty input of the given width (a width below 1 is raised to 1; such an input is rejected by the decoder).
     public init(width: Int) {
-        precondition(width > 0, "DecoderInput width must be positive")
-        self.width = width
+        self.width = max(1, width)
         values = []
     }
 
@@ -36,9 +35,12 @@ public struct DecoderInput: Sendable, Equatable {
         self.values = values
     }
 
-    /// Appends another input's rows (same width).
-    public mutating func append(contentsOf other: DecoderInput) {
-        precondition(other.width == width, "DecoderInput widths differ")
+    /// Appends another input's rows; throws ``ModelInputError/vectorWidth(sequence:position:expected:found:)`` when
+    /// the widths differ.
+    public mutating func append(contentsOf other: DecoderInput) throws {
+        guard other.width == width else {
+            throw ModelInputError.vectorWidth(sequence: 0, position: count, expected: width, found: other.width)
+        }
         values.append(contentsOf: other.values)
     }
 

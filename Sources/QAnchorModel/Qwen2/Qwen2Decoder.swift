@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// A `transformers` `Qwen2Model` in fp32, fed with embeddings, with a reusable key/value cache (``DecoderState``).
 ///
@@ -24,10 +25,15 @@ public final class Qwen2Decoder: @unchecked Sendable {
 
     /// Loads `config.json` and `model.safetensors` from a Hugging Face model directory (a `Qwen2Model` or
     /// `Qwen2ForCausalLM` checkpoint). Throws ``ModelLoadError`` naming the file, key or tensor at fault.
-    public convenience init(directory: URL) throws {
+    public convenience init(directory: URL, logger: Logger = Logger(label: "qanchor.model")) throws {
+        let start = DispatchTime.now().uptimeNanoseconds
         let configuration = try Qwen2Configuration(contentsOf: directory.appendingPathComponent("config.json"))
         let file = try SafeTensorsFile.openWeights(at: directory.appendingPathComponent("model.safetensors"))
         self.init(configuration: configuration, weights: try Qwen2Weights(file: file, configuration: configuration))
+        logger.info("loaded Qwen2 decoder", metadata: [
+            "directory": "\(directory.path)", "layers": "\(configuration.layers)", "hidden": "\(configuration.hiddenSize)",
+            "weight_bytes": "\(weightBytes)", "seconds": "\(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)",
+        ])
     }
 
     /// A decoder with deterministic random weights of the given shape (benchmarks).
@@ -51,7 +57,8 @@ public final class Qwen2Decoder: @unchecked Sendable {
     public var emptyState: DecoderState { .empty(for: configuration) }
 
     /// Input rows for a mix of tokens (rows of the embedding table) and vectors.
-    /// Throws ``ModelInputError`` for an id outside the vocabulary or a vector of the wrong width.
+    /// Throws ``ModelInputError`` for an id outside the vocabulary or a vector of the wrong width (its `sequence` is 0,
+    /// `position` the item's index).
     public func embed(_ items: [DecoderInputItem]) throws -> DecoderInput {
         let d = configuration.hiddenSize, vocabulary = configuration.vocabularySize
         var values = [Float]()

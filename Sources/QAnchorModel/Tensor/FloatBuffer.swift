@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A heap block of `Float`s aligned to 64 bytes (one cache line, one AVX-512 register), owned by this object.
 ///
@@ -12,14 +15,21 @@ public final class FloatBuffer: @unchecked Sendable {
     /// First float (64-byte aligned). Never null, even for `count == 0`.
     public let base: UnsafeMutablePointer<Float>
 
+    /// Buffers of at least this many bytes are placed on 2 MiB boundaries and advised to use transparent huge pages:
+    /// sgemm streams whole weight matrices, and 4 KiB pages cost a TLB miss every 1024 floats.
+    static let hugePageBytes = 2 << 20
+
     /// Allocates `count` zeroed floats.
     public init(count: Int) {
         precondition(count >= 0, "FloatBuffer count must be non-negative")
         self.count = count
-        let bytes = max(count, 16) * MemoryLayout<Float>.stride
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        var bytes = max(count, 16) * MemoryLayout<Float>.stride
+        let huge = bytes >= Self.hugePageBytes
+        if huge { bytes = (bytes + Self.hugePageBytes - 1) / Self.hugePageBytes * Self.hugePageBytes }
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: huge ? Self.hugePageBytes : 64)
+        if huge { _ = madvise(raw, bytes, Int32(MADV_HUGEPAGE)) }    // advice only: failure is harmless
         raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
-        base = raw.bindMemory(to: Float.self, capacity: max(count, 16))
+        base = raw.bindMemory(to: Float.self, capacity: bytes / MemoryLayout<Float>.stride)
     }
 
     /// Allocates a buffer holding a copy of `values`.

@@ -37,3 +37,20 @@ func layerNorm(_ x: UnsafePointer<Float>, rows: Int, d: Int, weight: UnsafePoint
         while i < d { yr[i] = (xr[i] - mean) * rstd * weight[i] + bias[i]; i += 1 }
     }
 }
+
+/// BERT's post-LN residual step, fused: y = LayerNorm((x + b) + r) per row, where x is a Linear's output before its
+/// bias b and r the residual input (the same order of additions as `addmm` followed by `+ residual`).
+/// `x`, `r` and `y` are `[rows, d]`; `y` may alias `x` or `r`. Rows are split over `threads`.
+func biasResidualLayerNorm(_ x: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>,
+                           residual r: UnsafeMutablePointer<Float>, rows: Int, d: Int,
+                           weight: UnsafePointer<Float>, normBias: UnsafePointer<Float>, eps: Float,
+                           into y: UnsafeMutablePointer<Float>, threads: Int) {
+    parallelFor(rows, parts: threads, minimumChunk: 16) { part in
+        for row in part {
+            let xr = x + row * d, rr = r + row * d
+            for i in 0..<d { xr[i] = (xr[i] + bias[i]) + rr[i] }
+        }
+        layerNorm(x + part.lowerBound * d, rows: part.count, d: d, weight: weight, bias: normBias, eps: eps,
+                  into: y + part.lowerBound * d)
+    }
+}
