@@ -7,6 +7,7 @@ struct BenchCommand: AsyncParsableCommand {
         abstract: "Run a benchmark and print its figures as JSON.",
         subcommands: [
             BenchModelCommand.self,
+            BenchPipelineCommand.self,
             BenchStoreCommand.self,
             BenchTokenizersCommand.self,
         ])

@@ -18,4 +18,18 @@ struct QAnchorCommand: AsyncParsableCommand {
             KafkaCommand.self,
             BenchCommand.self,
         ])
+
+    static func main() async {
+        CLILogging.bootstrap()
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }

@@ -114,13 +114,8 @@ enum DaemonSetup {
     }
 
     static func bootstrapLogging(_ configuration: DaemonConfiguration) {
-        let level = Logger.Level(rawValue: configuration.log.level) ?? .info
-        let json = configuration.log.format == "json"
-        LoggingSystem.bootstrap { label in
-            var handler: any LogHandler = json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        CLILogging.configure(level: Logger.Level(rawValue: configuration.log.level) ?? .info,
+                             json: configuration.log.format == "json")
     }
 
     /// Installs SIGTERM/SIGINT handlers that call `stop` (the default action is disabled).

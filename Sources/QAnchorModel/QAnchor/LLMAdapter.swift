@@ -26,8 +26,8 @@ struct LLMAdapter: Sendable {
         }
         normed.withUnsafeBufferPointer { np in
             hidden.withUnsafeMutableBufferPointer { hp in
-                linear(np.baseAddress!, rows: rows, inFeatures: e, weight: fc1Weight, bias: fc1Bias, into: hp.baseAddress!)
-                gelu(hp.baseAddress!, count: rows * e)
+                linear(np.baseAddress!, rows: rows, inFeatures: e, weight: fc1Weight, bias: nil, into: hp.baseAddress!)
+                biasGELU(hp.baseAddress!, bias: fc1Bias.data, rows: rows, f: e, threads: 1)
             }
         }
         hidden.withUnsafeBufferPointer { hp in

@@ -1,0 +1,33 @@
+import Foundation
+
+/// Facts every benchmark reports next to its figures: the CPU, the cores, the load (the machine may be shared),
+/// the OpenBLAS kernel settings, and the peak resident memory.
+enum BenchMachine {
+    /// "AMD EPYC … (2 cores)".
+    static var cpu: String {
+        let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let name = info.split(separator: "\n").first { $0.hasPrefix("model name") }?
+            .split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown"
+        return "\(name) (\(ProcessInfo.processInfo.activeProcessorCount) cores)"
+    }
+
+    /// The 1-minute load average.
+    static var loadAverage: Double {
+        let text = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? ""
+        return Double(text.split(separator: " ").first ?? "") ?? -1
+    }
+
+    /// Peak resident set size of this process (VmHWM), in bytes.
+    static var peakResidentBytes: Int {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kb = Int(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+        return kb * 1024
+    }
+
+    /// `OPENBLAS_CORETYPE` / `OPENBLAS_L2_SIZE` as set for this run ("unset" when not).
+    static var openBLASEnvironment: [String: String] {
+        let env = ProcessInfo.processInfo.environment
+        return ["OPENBLAS_CORETYPE": env["OPENBLAS_CORETYPE"] ?? "unset", "OPENBLAS_L2_SIZE": env["OPENBLAS_L2_SIZE"] ?? "unset"]
+    }
+}
