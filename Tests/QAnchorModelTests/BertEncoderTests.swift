@@ -5,20 +5,20 @@ import Testing
 @Suite struct BertEncoderTests {
     @Test(arguments: ["bert-tiny", "bert-tiny-f16"])
     func clsVectorsMatchTransformers(model: String) throws {
-        let meta = try Golden.json("bert_goldens.json")
+        let meta = try EngineGolden.json("bert_goldens.json")
         let sequences = try #require(meta["sequences"] as? [[Int]]).map { $0.map(Int32.init) }
         let cases = try #require(meta["cases"] as? [[String: String]])
         let key = try #require(cases.first { $0["model"] == model }?["cls"])
-        let want = try Golden.rows(SafeTensorsFile(url: Golden.url("bert_goldens.safetensors")), key)
+        let want = try EngineGolden.rows(SafeTensorsFile(url: EngineGolden.url("bert_goldens.safetensors")), key)
 
-        let encoder = try BertEncoder(directory: Golden.url(model))
-        expectClose(try encoder.encodeCLS(sequences), want, model)
+        let encoder = try BertEncoder(directory: EngineGolden.url(model))
+        expectVectorsClose(try encoder.encodeCLS(sequences), want, model)
         // One text at a time gives the same vectors as the batch.
-        for (i, s) in sequences.enumerated() { expectClose(try encoder.encodeCLS([s]), [want[i]], "\(model) alone #\(i)") }
+        for (i, s) in sequences.enumerated() { expectVectorsClose(try encoder.encodeCLS([s]), [want[i]], "\(model) alone #\(i)") }
     }
 
     @Test func rejectsBadInput() throws {
-        let encoder = try BertEncoder(directory: Golden.url("bert-tiny"))
+        let encoder = try BertEncoder(directory: EngineGolden.url("bert-tiny"))
         let c = encoder.configuration
         #expect(throws: ModelInputError.emptySequence(index: 1)) { try encoder.encodeCLS([[2, 5], []]) }
         #expect(throws: ModelInputError.tokenOutOfRange(sequence: 0, position: 1, id: c.vocabularySize,

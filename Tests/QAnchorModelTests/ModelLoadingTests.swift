@@ -4,7 +4,7 @@ import Testing
 
 /// A copy of a golden model directory with its config.json edited.
 private func modelDirectory(from model: String, edit: (inout [String: Any]) -> Void) throws -> URL {
-    let source = Golden.url(model)
+    let source = EngineGolden.url(model)
     var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: source.appendingPathComponent("config.json"))) as? [String: Any])
     edit(&config)
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("qanchor-model-\(UUID().uuidString)")
@@ -65,37 +65,12 @@ private func modelDirectory(from model: String, edit: (inout [String: Any]) -> V
     }
 
     @Test func readsRopeThetaFromEitherPlace() throws {
-        let nested = try Qwen2Configuration(contentsOf: Golden.url("qwen2-tiny").appendingPathComponent("config.json"))
+        let nested = try Qwen2Configuration(contentsOf: EngineGolden.url("qwen2-tiny").appendingPathComponent("config.json"))
         #expect(nested.ropeTheta == 10_000)
         let flat = try modelDirectory(from: "qwen2-tiny") { c in
             c.removeValue(forKey: "rope_parameters")
             c["rope_theta"] = 1_000_000.0
         }
         #expect(try Qwen2Configuration(contentsOf: flat.appendingPathComponent("config.json")).ropeTheta == 1_000_000)
-    }
-}
-
-@Suite struct KernelTests {
-    /// The vector erf/exp against libm over the range that matters (GELU inputs, softmax exponents).
-    @Test func vectorErfAndExpMatchLibm() {
-        var maxErf = 0.0, maxExpRelative = 0.0
-        for i in 0..<4000 {
-            let x = Float(i - 2000) / 250                   // [-8, 8)
-            let v = Float16x(repeating: x)
-            maxErf = max(maxErf, abs(Double(verf(v)[0]) - Foundation.erf(Double(x))))
-            let e = Float(i - 2000) / 25                    // [-80, 80)
-            let got = Double(vexp(Float16x(repeating: e))[0]), want = Foundation.exp(Double(e))
-            maxExpRelative = max(maxExpRelative, abs(got - want) / want)
-        }
-        #expect(maxErf < 5e-7)
-        #expect(maxExpRelative < 5e-7)
-    }
-
-    @Test func softmaxMasksExactlyAndNormalises() {
-        var row: [Float] = [1, 2, 3, 100, 100]
-        row.withUnsafeMutableBufferPointer { softmaxRow($0.baseAddress!, valid: 3, width: 5) }
-        #expect(row[3] == 0 && row[4] == 0)
-        #expect(abs(row[0] + row[1] + row[2] - 1) < 1e-6)
-        #expect(row[2] > row[1] && row[1] > row[0])
     }
 }

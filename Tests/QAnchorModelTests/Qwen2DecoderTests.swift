@@ -11,12 +11,12 @@ struct Qwen2GoldenCase {
     let vectors: [[Float]]
 
     static func load(_ model: String) throws -> Qwen2GoldenCase {
-        let meta = try Golden.json("qwen2_goldens.json")
+        let meta = try EngineGolden.json("qwen2_goldens.json")
         let cases = try #require(meta["cases"] as? [[String: Any]])
         let raw = try #require(cases.first { $0["model"] as? String == model })
-        let goldens = try SafeTensorsFile(url: Golden.url("qwen2_goldens.safetensors"))
-        return Qwen2GoldenCase(model: model, decoder: try Qwen2Decoder(directory: Golden.url(model)), goldens: goldens,
-                               raw: raw, vectors: try Golden.rows(goldens, try #require(raw["vectors"] as? String)))
+        let goldens = try SafeTensorsFile(url: EngineGolden.url("qwen2_goldens.safetensors"))
+        return Qwen2GoldenCase(model: model, decoder: try Qwen2Decoder(directory: EngineGolden.url(model)), goldens: goldens,
+                               raw: raw, vectors: try EngineGolden.rows(goldens, try #require(raw["vectors"] as? String)))
     }
 
     /// Items as written by the golden tool: {"id": n} or {"vec": i}.
@@ -37,9 +37,9 @@ struct Qwen2GoldenCase {
         let g = try Qwen2GoldenCase.load(model)
         let long = try #require(g.raw["long"] as? [String: Any])
         let input = try g.input(long["items"])
-        let want = try Golden.rows(g.goldens, try #require(long["hidden"] as? String))
+        let want = try EngineGolden.rows(g.goldens, try #require(long["hidden"] as? String))
         let got = try g.decoder.hiddenStates(input, outputPositions: Array(0..<input.count))
-        expectClose(got, want, "\(model) long")
+        expectVectorsClose(got, want, "\(model) long")
     }
 
     @Test(arguments: ["qwen2-tiny", "qwen2-tiny-bf16"])
@@ -61,20 +61,20 @@ struct Qwen2GoldenCase {
             let prefixLength = state.length
             for entry in full where entry["user"] as? Int == u {
                 let s = try #require(entry["suffix"] as? Int)
-                let reference = try Golden.rows(g.goldens, try #require(entry["hidden"] as? String))
+                let reference = try EngineGolden.rows(g.goldens, try #require(entry["hidden"] as? String))
                 // Golden rows cover preamble + user + suffix; compare the suffix positions.
-                expectClose(got[s], Array(reference[prefixLength...]), "\(model) user \(u) suffix \(s)")
+                expectVectorsClose(got[s], Array(reference[prefixLength...]), "\(model) user \(u) suffix \(s)")
                 // The same suffix alone against the state gives the same result (batching does not leak).
                 let alone = try d.runSuffixes([suffixes[s]], after: state)
-                expectClose(alone[0], Array(reference[prefixLength...]), "\(model) user \(u) suffix \(s) alone")
+                expectVectorsClose(alone[0], Array(reference[prefixLength...]), "\(model) user \(u) suffix \(s) alone")
                 // Only the readout (last) position requested: the last layer runs on that row only.
                 let readout = try d.runSuffixes(suffixInputs.map { DecoderSuffix(input: $0) }, after: state)
-                expectClose(readout[s], [reference[reference.count - 1]], "\(model) user \(u) suffix \(s) readout")
+                expectVectorsClose(readout[s], [reference[reference.count - 1]], "\(model) user \(u) suffix \(s) readout")
             }
             // Prefix hidden states from the incremental prefill match the full pass too.
             let (_, prefixHidden) = try d.prefill(userInput, after: preamble, outputPositions: Array(0..<userInput.count))
-            let reference = try Golden.rows(g.goldens, try #require(full.first { $0["user"] as? Int == u }?["hidden"] as? String))
-            expectClose(prefixHidden, Array(reference[preambleInput.count..<prefixLength]), "\(model) user \(u) prefix")
+            let reference = try EngineGolden.rows(g.goldens, try #require(full.first { $0["user"] as? Int == u }?["hidden"] as? String))
+            expectVectorsClose(prefixHidden, Array(reference[preambleInput.count..<prefixLength]), "\(model) user \(u) prefix")
         }
         // Running suffixes and extending never modified the shared preamble.
         #expect(preamble.serialized(precision: .fp32) == preambleBytes)
@@ -95,12 +95,12 @@ struct Qwen2GoldenCase {
         let halfBytes = prefix.serialized(precision: .fp16)
         #expect(halfBytes.count == 32 + prefix.byteCount / 2)
         let half = try DecoderState(serialized: halfBytes)
-        let (cosine, _) = compare(try d.runSuffixes([suffix], after: half)[0][0], direct[0])
+        let (cosine, _) = compareVectors(try d.runSuffixes([suffix], after: half)[0][0], direct[0])
         #expect(cosine > 0.999)
     }
 
     @Test func rejectsMalformedStateBytes() throws {
-        let d = try Qwen2Decoder(directory: Golden.url("qwen2-tiny"))
+        let d = try Qwen2Decoder(directory: EngineGolden.url("qwen2-tiny"))
         let bytes = try d.prefill(d.embed([.token(1), .token(2)])).serialized(precision: .fp16)
         #expect(throws: ModelInputError.self) { try DecoderState(serialized: bytes.prefix(20)) }
         #expect(throws: ModelInputError.self) { try DecoderState(serialized: bytes.dropLast(2)) }
@@ -108,13 +108,13 @@ struct Qwen2GoldenCase {
         wrongMagic[0] ^= 0xFF
         #expect(throws: ModelInputError.badStateBytes(detail: "wrong magic number")) { try DecoderState(serialized: wrongMagic) }
         // A state of another model shape is refused when used.
-        let other = try Qwen2Decoder(directory: Golden.url("qwen2-tiny-bf16"))
+        let other = try Qwen2Decoder(directory: EngineGolden.url("qwen2-tiny-bf16"))
         let foreign = DecoderState(length: 1, layers: 1, kvHeads: 2, headDim: 12)
         #expect(throws: ModelInputError.self) { try other.prefill(other.embed([.token(1)]), after: foreign) }
     }
 
     @Test func rejectsBadInput() throws {
-        let d = try Qwen2Decoder(directory: Golden.url("qwen2-tiny"))
+        let d = try Qwen2Decoder(directory: EngineGolden.url("qwen2-tiny"))
         let c = d.configuration
         #expect(throws: ModelInputError.tokenOutOfRange(sequence: 0, position: 1, id: c.vocabularySize,
                                                          vocabularySize: c.vocabularySize)) {

@@ -15,16 +15,18 @@ public final class FloatBuffer: @unchecked Sendable {
     /// First float (64-byte aligned). Never null, even for `count == 0`.
     public let base: UnsafeMutablePointer<Float>
 
-    /// Buffers of at least this many bytes are placed on 2 MiB boundaries and advised to use transparent huge pages:
-    /// sgemm streams whole weight matrices, and 4 KiB pages cost a TLB miss every 1024 floats.
+    /// Buffers of at least `hugePageThreshold` bytes are placed on 2 MiB boundaries, padded to whole 2 MiB pages and
+    /// advised to use transparent huge pages: sgemm streams whole weight matrices, and 4 KiB pages cost a TLB miss
+    /// every 1024 floats. The threshold keeps the padding (< 2 MiB per buffer) under ~12% of any such buffer.
     static let hugePageBytes = 2 << 20
+    static let hugePageThreshold = 16 << 20
 
     /// Allocates `count` zeroed floats.
     public init(count: Int) {
         precondition(count >= 0, "FloatBuffer count must be non-negative")
         self.count = count
         var bytes = max(count, 16) * MemoryLayout<Float>.stride
-        let huge = bytes >= Self.hugePageBytes
+        let huge = bytes >= Self.hugePageThreshold
         if huge { bytes = (bytes + Self.hugePageBytes - 1) / Self.hugePageBytes * Self.hugePageBytes }
         let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: huge ? Self.hugePageBytes : 64)
         if huge { _ = madvise(raw, bytes, Int32(MADV_HUGEPAGE)) }    // advice only: failure is harmless

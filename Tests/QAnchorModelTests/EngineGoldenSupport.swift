@@ -3,8 +3,8 @@ import Testing
 @testable import QAnchorModel
 
 /// Locations and comparison helpers shared by the golden tests.
-enum Golden {
-    /// The repository root, found from this file's path (Tests/QAnchorModelTests/GoldenSupport.swift).
+enum EngineGolden {
+    /// The repository root, found from this file's path (Tests/QAnchorModelTests/EngineGoldenSupport.swift).
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
     static let directory = root.appendingPathComponent("testdata/engine")
@@ -25,7 +25,7 @@ enum Golden {
 }
 
 /// Cosine similarity and max-abs difference of two vectors.
-func compare(_ a: [Float], _ b: [Float]) -> (cosine: Double, maxAbs: Double) {
+func compareVectors(_ a: [Float], _ b: [Float]) -> (cosine: Double, maxAbs: Double) {
     precondition(a.count == b.count)
     var dot = 0.0, na = 0.0, nb = 0.0, mx = 0.0
     for i in 0..<a.count {
@@ -36,7 +36,7 @@ func compare(_ a: [Float], _ b: [Float]) -> (cosine: Double, maxAbs: Double) {
 }
 
 /// Expects each vector to match its reference within the numerical contract (cosine ≥ 0.99999, max-abs ≤ 1e-4).
-func expectClose(_ got: [[Float]], _ want: [[Float]], _ what: String,
+func expectVectorsClose(_ got: [[Float]], _ want: [[Float]], _ what: String,
                  sourceLocation: SourceLocation = #_sourceLocation) {
     #expect(got.count == want.count, "\(what): \(got.count) vectors, expected \(want.count)", sourceLocation: sourceLocation)
     for (i, (g, w)) in zip(got, want).enumerated() {
@@ -44,7 +44,7 @@ func expectClose(_ got: [[Float]], _ want: [[Float]], _ what: String,
             Issue.record("\(what)[\(i)]: width \(g.count), expected \(w.count)", sourceLocation: sourceLocation)
             continue
         }
-        let (cosine, maxAbs) = compare(g, w)
+        let (cosine, maxAbs) = compareVectors(g, w)
         #expect(cosine >= 0.99999 && maxAbs <= 1e-4,
                 "\(what)[\(i)]: cosine \(cosine), max-abs \(maxAbs)", sourceLocation: sourceLocation)
     }
