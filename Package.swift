@@ -72,7 +72,7 @@ let package = Package(
         .target(name: "QAnchorTestSupport", dependencies: ["QAnchorKafka"], path: "Tests/QAnchorTestSupport"),
         .testTarget(name: "QAnchorKafkaTests", dependencies: ["QAnchorKafka", "QAnchorTestSupport"],
                     linkerSettings: rdkafkaRuntime),
-        .testTarget(name: "QAnchorStoreTests", dependencies: ["QAnchorStore"]),
+        .testTarget(name: "QAnchorStoreTests", dependencies: ["QAnchorStore", "QAnchorTestSupport"]),
         .testTarget(name: "QAnchorModelTests", dependencies: ["QAnchorModel"]),
         .testTarget(name: "QAnchorCLITests", dependencies: ["QAnchorTestSupport"]),
         .testTarget(name: "QAnchorDaemonTests", dependencies: ["QAnchorDaemon", "QAnchorKafka", "QAnchorTestSupport"],

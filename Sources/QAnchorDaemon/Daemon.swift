@@ -79,6 +79,7 @@ public final class Daemon: Sendable {
             client: client, groupID: configuration.kafka.groupID, groupInstanceID: configuration.kafka.groupInstanceID,
             sessionTimeout: .milliseconds(configuration.kafka.sessionTimeoutMs),
             maxPollInterval: .milliseconds(configuration.kafka.maxPollIntervalMs),
+            assignmentStrategy: configuration.kafka.assignmentStrategy,
             autoOffsetReset: configuration.kafka.autoOffsetReset == "earliest" ? .earliest : .latest,
             maxBatchSize: configuration.ingest.batchSize, pauseAbove: configuration.ingest.pauseAbove,
             resumeBelow: configuration.ingest.resumeBelow), rebalanceHandler: handler, logger: logger)

@@ -91,6 +91,13 @@ struct BenchPipelineCommand: AsyncParsableCommand {
         let loadBefore = BenchMachine.loadAverage
         let daemon = try Daemon(configuration: configuration, logger: logger)
         let run = Task { try await daemon.run() }
+        // The clock starts when the group assigned the partitions (Tansu waits session.timeout/2 before that).
+        let joinStart = ContinuousClock.now
+        while daemon.readiness().reason == "no partitions assigned" {
+            if ContinuousClock.now - joinStart > .seconds(120) { throw CLIError("no partitions assigned in 2 minutes") }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        let joinSeconds = (ContinuousClock.now - joinStart).seconds
         let ingestStart = ContinuousClock.now
         while !daemon.readiness().ready {
             if ContinuousClock.now - ingestStart > .seconds(1800) { throw CLIError("ingest did not catch up in 30 minutes") }
@@ -123,6 +130,7 @@ struct BenchPipelineCommand: AsyncParsableCommand {
             "partitions_per_topic": partitions, "store_durability": durability,
             "produce": ["seconds": produceSeconds, "events_per_s": Double(total) / produceSeconds],
             "peer_plain_consume": ["seconds": peerSeconds, "events_per_s": Double(total) / peerSeconds],
+            "group_join_seconds": joinSeconds,
             "ingest": ["seconds": ingestSeconds, "events_per_s": Double(total) / ingestSeconds,
                        "ratio_to_plain_consume": peerSeconds / ingestSeconds, "target_events_per_s": 20_000],
             "refresh": ["users": refreshed, "seconds": refreshSeconds, "users_per_s": refreshed / refreshSeconds,

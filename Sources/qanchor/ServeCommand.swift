@@ -138,6 +138,7 @@ enum DaemonSetup {
         add("kafka.client_id", c.kafka.clientID)
         add("kafka.session_timeout_ms", c.kafka.sessionTimeoutMs)
         add("kafka.max_poll_interval_ms", c.kafka.maxPollIntervalMs)
+        add("kafka.assignment_strategy", c.kafka.assignmentStrategy)
         add("kafka.auto_offset_reset", c.kafka.autoOffsetReset)
         add("kafka.statistics_interval_ms", c.kafka.statisticsIntervalMs)
         for (key, value) in c.kafka.properties.sorted(by: { $0.key < $1.key }) {

@@ -1,4 +1,5 @@
 import Foundation
+import QAnchorTestSupport
 import Testing
 @_spi(CrashTest) @testable import QAnchorStore
 
@@ -9,19 +10,7 @@ import Testing
 @Suite struct CrashLoopTests {
     static let iterations = 25
 
-    static func qanchorExecutable() throws -> URL {
-        if let path = ProcessInfo.processInfo.environment["QANCHOR_BIN"] { return URL(fileURLWithPath: path) }
-        let candidates = [
-            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("qanchor"),
-            URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-                .appendingPathComponent(".build/debug/qanchor"),
-        ]
-        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
-            throw StoreError.io(path: candidates.map(\.path).joined(separator: ", "), operation: "find the qanchor executable",
-                                reason: "not built: run `swift build --product qanchor` or set QANCHOR_BIN")
-        }
-        return found
-    }
+    static func qanchorExecutable() throws -> URL { try QAnchorExecutable.url() }
 
     @Test func killedWritersLeaveOnlyWholeCommittedBatches() throws {
         let executable = try Self.qanchorExecutable()

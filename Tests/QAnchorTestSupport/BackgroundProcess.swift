@@ -13,22 +13,8 @@ public final class BackgroundProcess: @unchecked Sendable {
 
     public init(_ path: String, _ arguments: [String], environment: [String: String]? = nil, logPath: String) throws {
         self.logPath = logPath
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let env = (environment ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
-        let argv = ([path] + arguments).map { strdup($0) } + [nil]
-        let envp = env.map { strdup($0) } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
-        }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, path, &actions, nil, argv, envp)
-        guard rc == 0 else { throw Subprocess.Failure(description: "cannot start \(path): errno \(rc)") }
+        let pid = try Subprocess.spawn(path, arguments, environment: environment, standardInput: "/dev/null",
+                                       standardOutput: logPath, append: true, standardError: "&1")
         self.pid = pid
     }
 

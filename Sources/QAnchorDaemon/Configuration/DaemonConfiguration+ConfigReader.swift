@@ -13,6 +13,7 @@ import SystemPackage
 /// | `kafka.client_id` | string | `qanchor` |
 /// | `kafka.session_timeout_ms` | int | 45000 |
 /// | `kafka.max_poll_interval_ms` | int | 300000 |
+/// | `kafka.assignment_strategy` | `range`/`cooperative-sticky`/`roundrobin` | `range` (keeps topics co-assigned) |
 /// | `kafka.auto_offset_reset` | `earliest`/`latest` | `earliest` |
 /// | `kafka.statistics_interval_ms` | int (0 = off) | 10000 |
 /// | `kafka.properties` | [`key=value`] librdkafka properties (secret) | none |
@@ -72,6 +73,7 @@ extension DaemonConfiguration {
         c.kafka.clientID = typed.string("kafka.client_id") ?? c.kafka.clientID
         c.kafka.sessionTimeoutMs = typed.int("kafka.session_timeout_ms") ?? c.kafka.sessionTimeoutMs
         c.kafka.maxPollIntervalMs = typed.int("kafka.max_poll_interval_ms") ?? c.kafka.maxPollIntervalMs
+        c.kafka.assignmentStrategy = typed.string("kafka.assignment_strategy") ?? c.kafka.assignmentStrategy
         c.kafka.autoOffsetReset = typed.string("kafka.auto_offset_reset") ?? c.kafka.autoOffsetReset
         c.kafka.statisticsIntervalMs = typed.int("kafka.statistics_interval_ms") ?? c.kafka.statisticsIntervalMs
         for entry in typed.strings("kafka.properties", secret: true) ?? [] {

@@ -18,6 +18,11 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var sessionTimeoutMs = 45_000
         /// `max.poll.interval.ms`.
         public var maxPollIntervalMs = 300_000
+        /// `partition.assignment.strategy`. Default `range`: it gives one member the same partition numbers of every
+        /// input topic, which the per-user state needs (a user's events of all modalities share a partition number).
+        /// `cooperative-sticky` rebalances incrementally but does not keep topics co-assigned: use it only with a
+        /// single instance.
+        public var assignmentStrategy = "range"
         /// Where a partition without stored offsets starts: `earliest` or `latest`.
         public var autoOffsetReset = "earliest"
         /// librdkafka statistics (lag) interval; 0 disables.
@@ -158,6 +163,8 @@ extension DaemonConfiguration {
         }
         check(!kafka.bootstrapServers.isEmpty, "kafka.bootstrap_servers", "at least one host:port is needed")
         check(!kafka.groupID.isEmpty, "kafka.group_id", "must not be empty")
+        check(["range", "cooperative-sticky", "roundrobin"].contains(kafka.assignmentStrategy), "kafka.assignment_strategy",
+              "expected range, cooperative-sticky or roundrobin, found '\(kafka.assignmentStrategy)'")
         check(["earliest", "latest"].contains(kafka.autoOffsetReset), "kafka.auto_offset_reset",
               "expected earliest or latest, found '\(kafka.autoOffsetReset)'")
         check(kafka.sessionTimeoutMs > 0, "kafka.session_timeout_ms", "must be > 0")
