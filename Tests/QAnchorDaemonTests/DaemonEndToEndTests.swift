@@ -98,9 +98,14 @@ struct DaemonEndToEndTests {
         more.text("bill", "b9", user: "u2", daysAgo: 1, "Transfer 500.00 to savings")
         let moreFile = harness.directory.appendingPathComponent("more.jsonl")
         try more.write(to: moreFile)
+        let storedKey = "qanchor_events_total{modality=\"all\",outcome=\"stored\"}"
+        let storedBefore = metrics[storedKey] ?? 0
         try harness.produce(moreFile)
-        try await harness.waitReady()
-        // Wait until the new record is ingested (ready means the stored offsets reached the high watermarks).
+        // Wait until the new record is stored (readiness alone may not have seen it fetched yet).
+        let deadline = ContinuousClock.now + .seconds(60)
+        while (try await harness.metrics())[storedKey] ?? 0 < storedBefore + 1, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
         let second = try await harness.refresh()
         #expect(second["published"] == 1)
         metrics = try await harness.metrics()
