@@ -54,6 +54,28 @@ struct EmbedCommandTests {
         #expect(reported == badLines)
     }
 
+    /// The converter's end to end: the authors'-structure checkpoint converted by ops/model/convert_checkpoint.py,
+    /// then `qanchor embed`, equals the PyTorch reference on the converted bundle (which ops/model/test_convert.py
+    /// checks against the unconverted model).
+    @Test func convertedCheckpointEmbedsLikeTheReference() throws {
+        let dir = Self.root.appendingPathComponent("testdata/converted")
+        let (status, output, errors) = try QAnchorExecutable.run([
+            "embed", "--bundle", dir.appendingPathComponent("bundle").path,
+            "--events", dir.appendingPathComponent("events.jsonl").path, "--now", Self.now, "--skew-seconds", "0"])
+        #expect(status == 0, "\(errors)")
+        let expected = Self.lines(try String(contentsOf: dir.appendingPathComponent("expected.jsonl"), encoding: .utf8))
+        let got = Self.lines(output)
+        #expect(got.count == expected.count && !got.isEmpty)
+        for (g, e) in zip(got, expected) {
+            #expect(g["user_id"] as? String == e["user_id"] as? String)
+            #expect(g["scenario"] as? String == e["scenario"] as? String)
+            #expect((g["model"] as? [String: String]) == (e["model"] as? [String: String]))
+            let a = Self.floats(g["embedding"]), b = Self.floats(e["embedding"])
+            #expect(Self.cosine(a, b) >= 0.99999)
+            #expect(zip(a, b).map { abs($0 - $1) }.max() ?? 1 <= 1e-4)
+        }
+    }
+
     @Test func unknownScenarioAndMissingBundleFailClearly() throws {
         let events = Self.root.appendingPathComponent("testdata/events/users.jsonl").path
         let a = try QAnchorExecutable.run(["embed", "--bundle", Self.bundle, "--events", events, "--scenario", "nope"])
