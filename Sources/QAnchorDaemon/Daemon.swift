@@ -89,9 +89,18 @@ public final class Daemon: Sendable {
             routes[configuration.topics.input(for: m.name)] = Ingestor.Route(
                 modality: index, name: m.name, kind: m.kind == .text ? .text : .tabular(featureCount: m.features ?? 0))
         }
-        inputTopics = manifest.modalities.map { configuration.topics.input(for: $0.name) }
+        let inputs = manifest.modalities.map { configuration.topics.input(for: $0.name) }
+        inputTopics = inputs
+        guard Set(inputs).count == inputs.count else {
+            throw ConfigurationError(key: "topics.inputs", problem: "two modalities read the same topic: \(inputs)")
+        }
+        let outputs = [configuration.topics.deadLetter] + manifest.scenarios.map { configuration.topics.output(for: $0.id) }
+        if let clash = outputs.first(where: { inputs.contains($0) }) {
+            throw ConfigurationError(key: "topics", problem: "'\(clash)' is both an input and an output (or dead-letter) topic")
+        }
+        // Ids longer than the store's key limit (200 bytes) are rejected here, never at the store.
         let parser = EventParser(windowDays: manifest.windowDays, skewMs: Int64(configuration.ingest.skewMs),
-                                 maxTextBytes: configuration.ingest.maxTextBytes)
+                                 maxTextBytes: configuration.ingest.maxTextBytes, maxIDBytes: 200)
         ingestor = Ingestor(routes: routes, parser: parser, store: store, executor: executor, producer: producer,
                             deadLetterTopic: configuration.topics.deadLetter, metrics: metrics, logger: logger)
         refresher = Refresher(store: store, executor: executor, producer: producer, topics: configuration.topics,
@@ -114,8 +123,17 @@ public final class Daemon: Sendable {
     /// Works until `shutdown()`. Throws when ingest fails for good (the store and Kafka then hold a consistent
     /// position: restarting resumes exactly where the last committed batch ended).
     public func run() async throws {
-        try await ensureOutputTopics()
-        try consumer.subscribe(inputTopics)
+        defer { state.withLock { $0.finished = true } }
+        do {
+            try await ensureOutputTopics()
+            try consumer.subscribe(inputTopics)
+        } catch {
+            logger.critical("cannot start consuming", metadata: ["error": "\(error)"])
+            shutdown()
+            await consumer.close()
+            try? await producer.close(timeout: .seconds(5))
+            throw error
+        }
         let background = Task { [self] in
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await self.expiryLoop() }
@@ -144,10 +162,13 @@ public final class Daemon: Sendable {
         do { try await producer.close(timeout: .seconds(10)) } catch {
             logger.warning("producer flush at shutdown incomplete", metadata: ["error": "\(error)"])
         }
-        store.close()
-        state.withLock { $0.finished = true }
         logger.info("daemon stopped")
         if let failure { throw failure }
+    }
+
+    /// Closes the store. Call after `run()` returned and the HTTP server (which reads the store) stopped.
+    public func close() {
+        store.close()
     }
 
     /// Begins a graceful stop. Idempotent.
@@ -157,9 +178,9 @@ public final class Daemon: Sendable {
 
     var isStopping: Bool { state.withLock { $0.stopping } }
 
-    /// Returns once `run()` has finished (the store is closed).
+    /// Returns once `run()` has finished (or the calling task is cancelled).
     public func stopped() async {
-        while !state.withLock({ $0.finished }) { try? await Task.sleep(for: .milliseconds(50)) }
+        while !state.withLock({ $0.finished }), !Task.isCancelled { try? await Task.sleep(for: .milliseconds(50)) }
     }
 
     private func stopWhenAsked() async {
@@ -243,10 +264,9 @@ public final class Daemon: Sendable {
                 continue
             }
             if now >= nextDue { nextDue = schedule.next(afterMs: now) }
-            let partitions = Set(state.withLock { $0.assigned }.map(\.partition))
-            logger.info("refresh started", metadata: ["partitions": "\(partitions.sorted())"])
-            let summary = try await refresher.refresh(partitions: partitions, nowMs: { Self.nowMs() },
-                                                      shouldStop: { [self] in isStopping })
+            logger.info("refresh started", metadata: ["partitions": "\(ownedUserPartitions().sorted())"])
+            let summary = try await refresher.refresh(partitions: { [self] in ownedUserPartitions() },
+                                                      nowMs: { Self.nowMs() }, shouldStop: { [self] in isStopping })
             state.withLock { s in
                 s.refreshCompleted = requested
                 s.lastRefresh = summary
@@ -256,6 +276,15 @@ public final class Daemon: Sendable {
                 "still_dirty": "\(summary.stillDirty)", "records": "\(summary.records)",
             ])
         }
+    }
+
+    /// Partition numbers this instance owns for every input topic, read live from the consumer (not from the
+    /// event stream, which may lag behind a revocation). Only those users are refreshed here.
+    func ownedUserPartitions() -> Set<Int32> {
+        guard let assignment = try? consumer.assignment() else { return [] }
+        var topicsPerPartition: [Int32: Set<String>] = [:]
+        for tp in assignment { topicsPerPartition[tp.partition, default: []].insert(tp.topic) }
+        return Set(topicsPerPartition.filter { $0.value.count == inputTopics.count }.keys)
     }
 
     // MARK: Background
@@ -313,6 +342,12 @@ public final class Daemon: Sendable {
 
     /// Ready: partitions assigned and every one caught up (the stored offset reached the fetched high watermark).
     public func readiness() -> (ready: Bool, reason: String) {
+        let answer = computeReadiness()
+        metrics.ready.set(Double(answer.ready ? 1 : 0))
+        return answer
+    }
+
+    private func computeReadiness() -> (ready: Bool, reason: String) {
         let (assigned, stopping) = state.withLock { ($0.assigned, $0.stopping) }
         if stopping { return (false, "stopping") }
         if assigned.isEmpty { return (false, "no partitions assigned") }
@@ -326,7 +361,6 @@ public final class Daemon: Sendable {
             guard let marks = consumer.fetchedWatermarks(tp) else { return (false, "\(tp) not fetched yet") }
             behind += Int(max(0, marks.high - (stored[tp] ?? 0)))
         }
-        metrics.ready.set(Double(behind == 0 ? 1 : 0))
         return behind == 0 ? (true, "ready") : (false, "\(behind) records behind")
     }
 

@@ -118,6 +118,7 @@ struct BenchPipelineCommand: AsyncParsableCommand {
         let after = daemon.metrics.exposition()
         daemon.shutdown()
         try await run.value
+        daemon.close()
 
         func stageSeconds(_ stage: String) -> Double {
             Self.histogramSum(after, stage) - Self.histogramSum(before, stage)

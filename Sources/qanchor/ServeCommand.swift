@@ -29,11 +29,18 @@ struct ServeCommand: AsyncParsableCommand {
                 let server = AdminServer(daemon: daemon, host: configuration.http.host, port: configuration.http.port,
                                          logger: logger)
                 group.addTask {
-                    try await server.run(until: { await daemon.stopped() }) { port in
-                        logger.info("http listening", metadata: ["address": "\(configuration.http.host):\(port)"])
+                    do {
+                        try await server.run(until: { await daemon.stopped() }) { port in
+                            logger.info("http listening", metadata: ["address": "\(configuration.http.host):\(port)"])
+                        }
+                    } catch {
+                        logger.critical("http server failed", metadata: ["error": "\(error)"])
+                        daemon.shutdown()
+                        throw error
                     }
                 }
             }
+            defer { daemon.close() }
             try await daemon.run()
             try await group.waitForAll()
         }

@@ -66,6 +66,7 @@ public final class Ingestor: Sendable {
             guard let route = routes[record.topic] else {
                 letters.append(DeadLetter(source: record, rejection: EventRejection(.unknownTopic, "no modality reads topic \(record.topic)"),
                                           rejectedAtMs: nowMs))
+                metrics.events(modality: "unknown", outcome: "rejected").increment()
                 continue
             }
             switch parser.parse(value: record.value, key: record.key, modality: route.modality, kind: route.kind, nowMs: nowMs) {

@@ -45,16 +45,19 @@ public final class Refresher: Sendable {
 
     /// Refreshes every user dirty at the time it is reached, in the given partitions. `shouldStop` is checked
     /// between batches (a running batch always completes).
-    public func refresh(partitions: Set<Int32>, nowMs: @Sendable () -> Int64,
+    /// `partitions` is asked before every page: users of partitions this instance no longer owns are skipped.
+    public func refresh(partitions: @Sendable () -> Set<Int32>, nowMs: @Sendable () -> Int64,
                         shouldStop: @Sendable () -> Bool) async throws -> Summary {
         var summary = Summary()
-        guard !partitions.isEmpty else { return summary }
+        guard !partitions().isEmpty else { return summary }
         metrics.refreshRunning.set(Double(1))
         metrics.refreshProgress.set(Double(0))
         defer { metrics.refreshRunning.set(Double(0)) }
         var cursor: UserKey?
         while !shouldStop() {
-            let page = try store.dirtyUsers(after: cursor, limit: usersPerBatch, partitions: partitions)
+            let owned = partitions()
+            if owned.isEmpty { break }
+            let page = try store.dirtyUsers(after: cursor, limit: usersPerBatch, partitions: owned)
             guard let last = page.last else { break }
             cursor = last.user
             try await refreshPage(page, nowMs: nowMs(), summary: &summary)
@@ -80,7 +83,6 @@ public final class Refresher: Sendable {
         for dirty in page {
             guard let state = try store.userState(dirty.user) else { continue }
             let version = (state.refresh?.version ?? 0) + 1
-            let newest = state.newestEventMs
             let headers = { (scenario: String, type: String) in
                 [KafkaHeader("qanchor-scenario", scenario), KafkaHeader("qanchor-fingerprint", model.fingerprint),
                  KafkaHeader("content-type", type)]
@@ -95,13 +97,36 @@ public final class Refresher: Sendable {
                                          outputs: [:], producerRecords: records, emptied: true))
                 continue
             }
+            // Only what is inside the window now (the expiry sweep may lag) and at most K_m per modality (the
+            // bundle may have changed K_m since the events were stored).
             var history = UserHistory()
+            var newestKept: Int64?
             for m in state.modalities {
-                if let snapshot = m.snapshot { history.tabular[m.name] = snapshot.features }
-                if !m.events.isEmpty { history.eventVectors[m.name] = m.events.map(\.vector) }
+                if let snapshot = m.snapshot, snapshot.timestampMs >= windowStart {
+                    history.tabular[m.name] = snapshot.features
+                    newestKept = max(newestKept ?? snapshot.timestampMs, snapshot.timestampMs)
+                }
+                let cap = manifest.modality(named: m.name)?.maxEvents ?? m.events.count
+                let kept = m.events.filter { $0.timestampMs >= windowStart }.suffix(cap)
+                if !kept.isEmpty {
+                    history.eventVectors[m.name] = kept.map(\.vector)
+                    newestKept = max(newestKept ?? kept.last!.timestampMs, kept.map(\.timestampMs).max()!)
+                }
+            }
+            if newestKept == nil {
+                let records = model.scenarioIDs.map { id in
+                    KafkaProducerRecord(topic: topics.output(for: id), key: dirty.user.userID, value: nil,
+                                        headers: headers(id, "application/json"))
+                }
+                prepared.append(Prepared(dirty: dirty, record: RefreshRecord(version: version, fingerprint: model.fingerprint,
+                                                                             refreshedAtMs: nowMs, newestEventMs: 0),
+                                         outputs: [:], producerRecords: records, emptied: true))
+                continue
             }
             let metrics = self.metrics, userHistory = history
-            let results = try await executor.run { model -> [ScenarioEmbedding] in
+            let results: [ScenarioEmbedding]
+            do {
+              results = try await executor.run { model -> [ScenarioEmbedding] in
                 let began = ContinuousClock.now
                 let prefix = try model.prefix(for: userHistory)
                 let prefilled = ContinuousClock.now
@@ -109,6 +134,14 @@ public final class Refresher: Sendable {
                 metrics.latency("prefill").record(prefilled - began)
                 metrics.latency("suffixes").record(ContinuousClock.now - prefilled)
                 return out
+              }
+            } catch {
+                // One user's model failure must not stop the refresh (nor the daemon): it stays dirty.
+                summary.failed += 1
+                metrics.refreshedUsers("failed").increment()
+                logger.error("embedding a user failed; the user stays dirty",
+                             metadata: ["partition": "\(dirty.user.partition)", "error": "\(error)"])
+                continue
             }
             var outputs: [String: [UInt8]] = [:]
             var records: [KafkaProducerRecord] = []
@@ -116,7 +149,7 @@ public final class Refresher: Sendable {
                 let record = EmbeddingRecord(
                     userID: dirty.user.userID, scenario: result.scenario, embedding: result.embedding, scores: result.scores,
                     modelName: manifest.name, modelVersion: manifest.version, fingerprint: model.fingerprint,
-                    version: version, eventTimeMs: newest, windowStartMs: windowStart, computedAtMs: nowMs)
+                    version: version, eventTimeMs: newestKept, windowStartMs: windowStart, computedAtMs: nowMs)
                 // The store keeps the JSON form (served by GET /v1/users/{id}/embeddings).
                 let json = Array(record.json.utf8)
                 outputs[result.scenario] = json
@@ -127,7 +160,7 @@ public final class Refresher: Sendable {
                                                    timestampMs: nowMs))
             }
             prepared.append(Prepared(dirty: dirty, record: RefreshRecord(version: version, fingerprint: model.fingerprint,
-                                                                         refreshedAtMs: nowMs, newestEventMs: newest ?? 0),
+                                                                         refreshedAtMs: nowMs, newestEventMs: newestKept ?? 0),
                                      outputs: outputs, producerRecords: records, emptied: false))
         }
 
