@@ -226,7 +226,12 @@ final class ConsumerCore: RDKafkaEventSink, @unchecked Sendable {
             continuation.yield(.revoked(tps))
 
         default:
-            rd_kafka_assign(kafka, nil)
+            // An error instead of an assignment: drop what we hold, the protocol's way.
+            if cooperative {
+                if let error = rd_kafka_incremental_unassign(kafka, partitions) { rd_kafka_error_destroy(error) }
+            } else {
+                rd_kafka_assign(kafka, nil)
+            }
             flow.withLock { $0.assigned = [] }
             continuation.yield(.error(KafkaError(err, context: "rebalance")))
         }
