@@ -87,16 +87,6 @@ public final class Refresher: Sendable {
                 [KafkaHeader("qanchor-scenario", scenario), KafkaHeader("qanchor-fingerprint", model.fingerprint),
                  KafkaHeader("content-type", type)]
             }
-            if state.isEmpty {
-                let records = model.scenarioIDs.map { id in
-                    KafkaProducerRecord(topic: topics.output(for: id), key: dirty.user.userID, value: nil,
-                                        headers: headers(id, "application/json"))
-                }
-                prepared.append(Prepared(dirty: dirty, record: RefreshRecord(version: version, fingerprint: model.fingerprint,
-                                                                             refreshedAtMs: nowMs, newestEventMs: 0),
-                                         outputs: [:], producerRecords: records, emptied: true))
-                continue
-            }
             // Only what is inside the window now (the expiry sweep may lag) and at most K_m per modality (the
             // bundle may have changed K_m since the events were stored).
             var history = UserHistory()
@@ -108,11 +98,12 @@ public final class Refresher: Sendable {
                 }
                 let cap = manifest.modality(named: m.name)?.maxEvents ?? m.events.count
                 let kept = m.events.filter { $0.timestampMs >= windowStart }.suffix(cap)
-                if !kept.isEmpty {
+                if let newest = kept.map(\.timestampMs).max() {
                     history.eventVectors[m.name] = kept.map(\.vector)
-                    newestKept = max(newestKept ?? kept.last!.timestampMs, kept.map(\.timestampMs).max()!)
+                    newestKept = max(newestKept ?? newest, newest)
                 }
             }
+            // Nothing left in the window (or nothing stored): tombstones, so compacted topics drop the user.
             if newestKept == nil {
                 let records = model.scenarioIDs.map { id in
                     KafkaProducerRecord(topic: topics.output(for: id), key: dirty.user.userID, value: nil,
@@ -126,15 +117,15 @@ public final class Refresher: Sendable {
             let metrics = self.metrics, userHistory = history
             let results: [ScenarioEmbedding]
             do {
-              results = try await executor.run { model -> [ScenarioEmbedding] in
-                let began = ContinuousClock.now
-                let prefix = try model.prefix(for: userHistory)
-                let prefilled = ContinuousClock.now
-                let out = try model.embeddings(prefix)
-                metrics.latency("prefill").record(prefilled - began)
-                metrics.latency("suffixes").record(ContinuousClock.now - prefilled)
-                return out
-              }
+                results = try await executor.run { model -> [ScenarioEmbedding] in
+                    let began = ContinuousClock.now
+                    let prefix = try model.prefix(for: userHistory)
+                    let prefilled = ContinuousClock.now
+                    let out = try model.embeddings(prefix)
+                    metrics.latency("prefill").record(prefilled - began)
+                    metrics.latency("suffixes").record(ContinuousClock.now - prefilled)
+                    return out
+                }
             } catch {
                 // One user's model failure must not stop the refresh (nor the daemon): it stays dirty.
                 summary.failed += 1
