@@ -213,6 +213,8 @@ public final class Daemon: Sendable {
                 logger.info("assigned", metadata: ["partitions": "\(positions.map { "\($0.key)@\($0.value)" }.sorted())"])
             case .revoked(let partitions):
                 state.withLock { $0.assigned.subtract(partitions) }
+                // No stale lag for partitions this instance no longer reads.
+                for tp in partitions { metrics.consumerLag(topic: tp.topic, partition: tp.partition).set(Double(0)) }
             case .statistics(let statistics):
                 for (tp, p) in statistics.partitions {
                     if let lag = p.lag { metrics.consumerLag(topic: tp.topic, partition: tp.partition).set(Double(lag)) }

@@ -161,11 +161,14 @@ public final class Refresher: Sendable {
         let acknowledged: [Int: Bool] = await withTaskGroup(of: (Int, Bool).self) { group in
             for (index, item) in prepared.enumerated() {
                 group.addTask {
-                    do {
-                        for record in item.producerRecords { try await producer.send(record) }
-                        return (index, true)
-                    } catch {
-                        return (index, false)
+                    // All of a user's records at once; the user counts as published only if every one was acked.
+                    await withTaskGroup(of: Bool.self) { sends in
+                        for record in item.producerRecords {
+                            sends.addTask { (try? await producer.send(record)) != nil }
+                        }
+                        var all = true
+                        for await ok in sends { all = all && ok }
+                        return (index, all)
                     }
                 }
             }
