@@ -336,22 +336,6 @@ def write_goldens(path, goldens):
         f.write("}\n")
 
 
-def write_goldens(path, goldens):
-    """JSON with one case per line: compact, and a regenerated file diffs line by line."""
-    def dumps(v):
-        return json.dumps(v, ensure_ascii=False, separators=(",", ":"))
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("{\n")
-        items = list(goldens.items())
-        for k, (key, value) in enumerate(items):
-            if isinstance(value, list) and value and isinstance(value[0], dict):
-                f.write(f"{dumps(key)}:[\n" + ",\n".join(dumps(e) for e in value) + "\n]")
-            else:
-                f.write(f"{dumps(key)}:{dumps(value)}")
-            f.write(",\n" if k + 1 < len(items) else "\n")
-        f.write("}\n")
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "..", "testdata", "tokenizers"))

@@ -22,13 +22,11 @@ public final class BertEncoder: @unchecked Sendable {
     /// Throws ``ModelLoadError`` naming the file, key or tensor at fault.
     public convenience init(directory: URL, logger: Logger = Logger(label: "qanchor.model")) throws {
         let start = DispatchTime.now().uptimeNanoseconds
-        let configuration = try BertConfiguration(contentsOf: directory.appendingPathComponent("config.json"))
-        let file = try SafeTensorsFile.openWeights(at: directory.appendingPathComponent("model.safetensors"))
+        let (configURL, file) = try ModelDirectory.open(directory)
+        let configuration = try BertConfiguration(contentsOf: configURL)
         self.init(configuration: configuration, weights: try BertWeights(file: file, configuration: configuration))
-        logger.info("loaded BERT encoder", metadata: [
-            "directory": "\(directory.path)", "layers": "\(configuration.layers)", "hidden": "\(configuration.hiddenSize)",
-            "weight_bytes": "\(weightBytes)", "seconds": "\(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)",
-        ])
+        ModelDirectory.logLoaded("BERT encoder", directory: directory, layers: configuration.layers,
+                                 hidden: configuration.hiddenSize, weightBytes: weightBytes, since: start, logger: logger)
     }
 
     /// An encoder with deterministic random weights of the given shape (benchmarks).

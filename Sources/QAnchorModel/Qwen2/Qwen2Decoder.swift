@@ -27,13 +27,11 @@ public final class Qwen2Decoder: @unchecked Sendable {
     /// `Qwen2ForCausalLM` checkpoint). Throws ``ModelLoadError`` naming the file, key or tensor at fault.
     public convenience init(directory: URL, logger: Logger = Logger(label: "qanchor.model")) throws {
         let start = DispatchTime.now().uptimeNanoseconds
-        let configuration = try Qwen2Configuration(contentsOf: directory.appendingPathComponent("config.json"))
-        let file = try SafeTensorsFile.openWeights(at: directory.appendingPathComponent("model.safetensors"))
+        let (configURL, file) = try ModelDirectory.open(directory)
+        let configuration = try Qwen2Configuration(contentsOf: configURL)
         self.init(configuration: configuration, weights: try Qwen2Weights(file: file, configuration: configuration))
-        logger.info("loaded Qwen2 decoder", metadata: [
-            "directory": "\(directory.path)", "layers": "\(configuration.layers)", "hidden": "\(configuration.hiddenSize)",
-            "weight_bytes": "\(weightBytes)", "seconds": "\(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)",
-        ])
+        ModelDirectory.logLoaded("Qwen2 decoder", directory: directory, layers: configuration.layers,
+                                 hidden: configuration.hiddenSize, weightBytes: weightBytes, since: start, logger: logger)
     }
 
     /// A decoder with deterministic random weights of the given shape (benchmarks).
