@@ -38,6 +38,10 @@ public final class Daemon: Sendable {
         var lastRefresh: Refresher.Summary?
         var ingestFailure: String?
         var finished = false
+        /// Records taken from the consumer (compare with `KafkaConsumer.recordsHandedOver`).
+        var recordsReceived = 0
+        /// A batch is between the consumer and its store commit.
+        var ingesting = false
     }
     let state = Mutex(State())
 
@@ -195,7 +199,23 @@ public final class Daemon: Sendable {
     private func ingestLoop() async throws {
         for await event in consumer.events {
             switch event {
-            case .records(let records):
+            case .records(var records):
+                state.withLock {
+                    $0.recordsReceived += records.count
+                    $0.ingesting = true
+                }
+                defer { state.withLock { $0.ingesting = false } }
+                // Records fetched before a revocation may still arrive: they belong to the partition's new owner
+                // now (its state is rebuilt there from the log), so they are neither stored nor dead-lettered here.
+                if let owned = try? Set(consumer.assignment()) {
+                    let fetched = records.count
+                    records.removeAll { !owned.contains($0.topicPartition) }
+                    if records.count < fetched {
+                        metrics.revokedRecordsSkipped.increment(by: Int64(fetched - records.count))
+                        logger.debug("skipped records of revoked partitions", metadata: ["records": "\(fetched - records.count)"])
+                    }
+                    if records.isEmpty { continue }
+                }
                 do {
                     let summary = try await ingestor.ingest(records, nowMs: Self.nowMs())
                     // Advisory commit for lag tooling; the store holds the authoritative offsets.
@@ -228,7 +248,8 @@ public final class Daemon: Sendable {
         }
     }
 
-    /// Creates the dead-letter and output topics when missing, with the input topics' partition count.
+    /// Creates the dead-letter and output topics when missing, with the input topics' partition count (outputs
+    /// compacted, replication as configured).
     private func ensureOutputTopics() async throws {
         let admin = try KafkaAdminClient(configuration: KafkaClientConfiguration(
             bootstrapServers: configuration.kafka.bootstrapServers, clientID: configuration.kafka.clientID,
@@ -236,8 +257,8 @@ public final class Daemon: Sendable {
         defer { Task { await admin.close() } }
         let metadata = try await admin.metadata(topics: inputTopics)
         let partitions = Int32(metadata.topics.map(\.partitions.count).max() ?? 1)
-        let outputs = [configuration.topics.deadLetter] + model.scenarioIDs.map { configuration.topics.output(for: $0) }
-        try await admin.createTopics(outputs.map { KafkaTopicSpecification(name: $0, partitions: max(partitions, 1)) })
+        try await admin.createTopics(configuration.topics.specifications(
+            modalities: [], scenarios: model.scenarioIDs, partitions: max(partitions, 1), includeInputs: false))
     }
 
     // MARK: Refresh
@@ -342,7 +363,9 @@ public final class Daemon: Sendable {
     /// Alive: the process runs (also while rebalancing or restoring).
     public var isAlive: Bool { state.withLock { $0.ingestFailure == nil } }
 
-    /// Ready: partitions assigned and every one caught up (the stored offset reached the fetched high watermark).
+    /// Ready: partitions assigned and every one caught up — its stored offset reached the fetched high watermark,
+    /// or, while no record is in transit or being ingested, the consumer's next fetch offset did (a partition that
+    /// started at the end with `auto_offset_reset: latest`, or whose log ends in transaction markers).
     public func readiness() -> (ready: Bool, reason: String) {
         let answer = computeReadiness()
         metrics.ready.set(Double(answer.ready ? 1 : 0))
@@ -350,8 +373,13 @@ public final class Daemon: Sendable {
     }
 
     private func computeReadiness() -> (ready: Bool, reason: String) {
-        let (assigned, stopping) = state.withLock { ($0.assigned, $0.stopping) }
+        let (assigned, stopping, received, ingesting) = state.withLock {
+            ($0.assigned, $0.stopping, $0.recordsReceived, $0.ingesting)
+        }
         if stopping { return (false, "stopping") }
+        // Read after our own counters: a batch handed over meanwhile makes the pipeline non-idle.
+        let idle = !ingesting && consumer.recordsHandedOver == received && consumer.queuedInClient == 0
+        let fetchPositions = idle ? consumer.latestStatistics?.partitions : nil
         if assigned.isEmpty { return (false, "no partitions assigned") }
         let stored: [KafkaTopicPartition: Int64]
         do {
@@ -361,7 +389,9 @@ public final class Daemon: Sendable {
         var behind = 0
         for tp in assigned {
             guard let marks = consumer.fetchedWatermarks(tp) else { return (false, "\(tp) not fetched yet") }
-            behind += Int(max(0, marks.high - (stored[tp] ?? 0)))
+            var done = stored[tp] ?? 0
+            if let next = fetchPositions?[tp]?.nextFetchOffset { done = max(done, next) }
+            behind += Int(max(0, marks.high - done))
         }
         return behind == 0 ? (true, "ready") : (false, "\(behind) records behind")
     }

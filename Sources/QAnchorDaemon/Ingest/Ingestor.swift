@@ -151,10 +151,22 @@ public final class Ingestor: Sendable {
     /// store commit that moves the offsets past them).
     private func sendDeadLetters(_ letters: [DeadLetter]) async throws {
         guard !letters.isEmpty else { return }
-        let producer = self.producer, topic = deadLetterTopic
+        let producer = self.producer, topic = deadLetterTopic, logger = self.logger
         try await withThrowingTaskGroup(of: Void.self) { group in
             for letter in letters {
-                group.addTask { try await producer.send(letter.record(topic: topic)) }
+                group.addTask {
+                    do {
+                        try await producer.send(letter.record(topic: topic))
+                    } catch let error as KafkaError where DeadLetter.isRefusedForContent(error) {
+                        // A permanent refusal of this record (e.g. larger than message.max.bytes): keep the rejection
+                        // and where it came from, drop the value. Other errors (authorization, broker down) stop ingest.
+                        logger.warning("dead letter refused; sending it without the value", metadata: [
+                            "topic": "\(letter.source.topic)", "partition": "\(letter.source.partition)",
+                            "offset": "\(letter.source.offset)", "error": "\(error.code.name)",
+                        ])
+                        try await producer.send(letter.recordWithoutValue(topic: topic, dropped: error.code))
+                    }
+                }
             }
             try await group.waitForAll()
         }

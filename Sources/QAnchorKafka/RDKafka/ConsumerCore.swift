@@ -11,6 +11,8 @@ final class ConsumerCore: RDKafkaEventSink, @unchecked Sendable {
     struct Flow {
         /// Records handed to the stream and not yet taken by the reader.
         var backlog = 0
+        /// Records handed to the stream since the start (monotonic).
+        var handedOver = 0
         /// Whether flow control currently holds every assigned partition.
         var heldByFlowControl = false
         /// Partitions the application paused (kept paused when flow control lets go).
@@ -112,7 +114,10 @@ final class ConsumerCore: RDKafkaEventSink, @unchecked Sendable {
         guard !pendingRecords.isEmpty else { return }
         let batch = pendingRecords
         pendingRecords.removeAll(keepingCapacity: true)
-        flow.withLock { $0.backlog += batch.count }
+        flow.withLock {
+            $0.backlog += batch.count
+            $0.handedOver += batch.count
+        }
         continuation.yield(.records(batch))
     }
 
