@@ -78,7 +78,7 @@ public final class Daemon: Sendable {
         producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: client),
                                      logger: logger)
         let handler = StoredOffsetsRebalanceHandler(store: store, resetToEarliest: configuration.kafka.autoOffsetReset == "earliest",
-                                                    logger: logger)
+                                                    windowMs: Int64(manifest.windowDays) * 86_400_000, logger: logger)
         consumer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(
             client: client, groupID: configuration.kafka.groupID, groupInstanceID: configuration.kafka.groupInstanceID,
             sessionTimeout: .milliseconds(configuration.kafka.sessionTimeoutMs),
