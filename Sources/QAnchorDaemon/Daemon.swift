@@ -23,6 +23,8 @@ public final class Daemon: Sendable {
     let logger: Logger
     let executor: ModelExecutor
     let store: EventStore
+    /// Held from `init` until the process exits: one writer process per store directory.
+    let storeLock: StoreLock
     let consumer: KafkaConsumer
     let producer: KafkaProducer
     let ingestor: Ingestor
@@ -54,27 +56,15 @@ public final class Daemon: Sendable {
         executor = ModelExecutor(model: model)
         schedule = RefreshSchedule(configuration.refresh)
         let manifest = model.manifest
+        let routes = try Self.routes(configuration, manifest: manifest)
+        inputTopics = manifest.modalities.map { configuration.topics.input(for: $0.name) }
+        let parser = Self.parser(configuration, manifest: manifest)
 
-        var storeConfiguration = StoreConfiguration(
-            directory: URL(fileURLWithPath: configuration.store.path),
-            modalities: manifest.modalities.map { m in
-                m.kind == .text
-                    ? ModalitySchema(name: m.name, kind: .text, cap: m.maxEvents ?? 1, dimension: model.encoderWidth)
-                    : ModalitySchema(name: m.name, kind: .tabular, cap: 1, dimension: m.features ?? 1)
-            })
-        storeConfiguration.windowMilliseconds = Int64(manifest.windowDays) * 86_400_000
-        storeConfiguration.vectorEncoding = configuration.store.vectorEncoding == "float16" ? .float16 : .float32
-        storeConfiguration.prefixKVBudgetBytes = configuration.store.prefixKVBudgetMB << 20
-        storeConfiguration.environment.initialMapSize = configuration.store.mapSizeMB << 20
-        storeConfiguration.environment.durability = configuration.store.durable ? .durable : .noMetaSync
+        storeLock = try StoreLock(directory: URL(fileURLWithPath: configuration.store.path))
+        let storeConfiguration = Self.storeConfiguration(configuration, model: model)
         store = try EventStore(configuration: storeConfiguration, logger: logger)
 
-        var client = KafkaClientConfiguration(bootstrapServers: configuration.kafka.bootstrapServers,
-                                              clientID: configuration.kafka.clientID,
-                                              properties: configuration.kafka.properties)
-        if configuration.kafka.statisticsIntervalMs > 0 {
-            client.statisticsInterval = .milliseconds(configuration.kafka.statisticsIntervalMs)
-        }
+        let client = Self.kafkaClient(configuration)
         producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: client),
                                      logger: logger)
         let handler = StoredOffsetsRebalanceHandler(store: store, resetToEarliest: configuration.kafka.autoOffsetReset == "earliest",
@@ -88,23 +78,6 @@ public final class Daemon: Sendable {
             maxBatchSize: configuration.ingest.batchSize, pauseAbove: configuration.ingest.pauseAbove,
             resumeBelow: configuration.ingest.resumeBelow), rebalanceHandler: handler, logger: logger)
 
-        var routes: [String: Ingestor.Route] = [:]
-        for (index, m) in manifest.modalities.enumerated() {
-            routes[configuration.topics.input(for: m.name)] = Ingestor.Route(
-                modality: index, name: m.name, kind: m.kind == .text ? .text : .tabular(featureCount: m.features ?? 0))
-        }
-        let inputs = manifest.modalities.map { configuration.topics.input(for: $0.name) }
-        inputTopics = inputs
-        guard Set(inputs).count == inputs.count else {
-            throw ConfigurationError(key: "topics.inputs", problem: "two modalities read the same topic: \(inputs)")
-        }
-        let outputs = [configuration.topics.deadLetter] + manifest.scenarios.map { configuration.topics.output(for: $0.id) }
-        if let clash = outputs.first(where: { inputs.contains($0) }) {
-            throw ConfigurationError(key: "topics", problem: "'\(clash)' is both an input and an output (or dead-letter) topic")
-        }
-        // Ids longer than the store's key limit (200 bytes) are rejected here, never at the store.
-        let parser = EventParser(windowDays: manifest.windowDays, skewMs: Int64(configuration.ingest.skewMs),
-                                 maxTextBytes: configuration.ingest.maxTextBytes, maxIDBytes: 200)
         ingestor = Ingestor(routes: routes, parser: parser, store: store, executor: executor, producer: producer,
                             deadLetterTopic: configuration.topics.deadLetter, metrics: metrics, logger: logger)
         refresher = Refresher(store: store, executor: executor, producer: producer, topics: configuration.topics,
@@ -121,6 +94,62 @@ public final class Daemon: Sendable {
     public var model: QAnchorEmbedder { executor.model }
 
     static func nowMs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    // MARK: Pieces shared with `Replayer`
+
+    /// The store's layout for this bundle: one modality per bundle modality (text: `K_m` events of the encoder's
+    /// width; tabular: one snapshot of F features), the bundle's window, the configured encoding and sizes.
+    static func storeConfiguration(_ configuration: DaemonConfiguration, model: QAnchorEmbedder) -> StoreConfiguration {
+        let manifest = model.manifest
+        var store = StoreConfiguration(
+            directory: URL(fileURLWithPath: configuration.store.path),
+            modalities: manifest.modalities.map { m in
+                m.kind == .text
+                    ? ModalitySchema(name: m.name, kind: .text, cap: m.maxEvents ?? 1, dimension: model.encoderWidth)
+                    : ModalitySchema(name: m.name, kind: .tabular, cap: 1, dimension: m.features ?? 1)
+            })
+        store.windowMilliseconds = Int64(manifest.windowDays) * 86_400_000
+        store.vectorEncoding = configuration.store.vectorEncoding == "float16" ? .float16 : .float32
+        store.prefixKVBudgetBytes = configuration.store.prefixKVBudgetMB << 20
+        store.environment.initialMapSize = configuration.store.mapSizeMB << 20
+        store.environment.durability = configuration.store.durable ? .durable : .noMetaSync
+        return store
+    }
+
+    /// The Kafka client settings every client of the daemon shares.
+    static func kafkaClient(_ configuration: DaemonConfiguration) -> KafkaClientConfiguration {
+        var client = KafkaClientConfiguration(bootstrapServers: configuration.kafka.bootstrapServers,
+                                              clientID: configuration.kafka.clientID,
+                                              properties: configuration.kafka.properties)
+        if configuration.kafka.statisticsIntervalMs > 0 {
+            client.statisticsInterval = .milliseconds(configuration.kafka.statisticsIntervalMs)
+        }
+        return client
+    }
+
+    /// Input topic → modality. Refuses two modalities on one topic and inputs that are also outputs.
+    static func routes(_ configuration: DaemonConfiguration, manifest: BundleManifest) throws -> [String: Ingestor.Route] {
+        var routes: [String: Ingestor.Route] = [:]
+        for (index, m) in manifest.modalities.enumerated() {
+            routes[configuration.topics.input(for: m.name)] = Ingestor.Route(
+                modality: index, name: m.name, kind: m.kind == .text ? .text : .tabular(featureCount: m.features ?? 0))
+        }
+        let inputs = manifest.modalities.map { configuration.topics.input(for: $0.name) }
+        guard Set(inputs).count == inputs.count else {
+            throw ConfigurationError(key: "topics.inputs", problem: "two modalities read the same topic: \(inputs)")
+        }
+        let outputs = [configuration.topics.deadLetter] + manifest.scenarios.map { configuration.topics.output(for: $0.id) }
+        if let clash = outputs.first(where: { inputs.contains($0) }) {
+            throw ConfigurationError(key: "topics", problem: "'\(clash)' is both an input and an output (or dead-letter) topic")
+        }
+        return routes
+    }
+
+    /// The input validator. Ids longer than the store's key limit (200 bytes) are rejected here, never at the store.
+    static func parser(_ configuration: DaemonConfiguration, manifest: BundleManifest) -> EventParser {
+        EventParser(windowDays: manifest.windowDays, skewMs: Int64(configuration.ingest.skewMs),
+                    maxTextBytes: configuration.ingest.maxTextBytes, maxIDBytes: 200)
+    }
 
     // MARK: Run
 
