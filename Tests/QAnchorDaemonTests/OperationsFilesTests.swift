@@ -23,6 +23,7 @@ import Testing
         m.storeMapUsed.set(Double(0))
         m.storeMapSize.set(Double(0))
         m.revokedRecordsSkipped.increment()
+        m.unkeyedRecords.increment()
         m.ready.set(Double(0))
         let text = String(decoding: m.exposition(), as: UTF8.self)
         var names: Set<String> = []

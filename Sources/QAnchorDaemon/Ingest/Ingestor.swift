@@ -75,7 +75,9 @@ public final class Ingestor: Sendable {
                 continue
             }
             switch parser.parse(value: record.value, key: record.key, modality: route.modality, kind: route.kind, nowMs: nowMs) {
-            case .success(let event): valid.append((record, event))
+            case .success(let event):
+                valid.append((record, event))
+                if record.key?.isEmpty ?? true { metrics.unkeyedRecords.increment() }
             case .failure(let rejection):
                 letters.append(DeadLetter(source: record, rejection: rejection, rejectedAtMs: nowMs))
                 metrics.events(modality: route.name, outcome: "rejected").increment()

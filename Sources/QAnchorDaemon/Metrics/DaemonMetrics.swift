@@ -100,6 +100,13 @@ public final class DaemonMetrics: Sendable {
         registry.makeGauge(descriptor: Self.descriptor("qanchor_store_map_size_bytes", "LMDB map size."))
     }
 
+    /// Accepted records without a key: the producer's partitioner may spread such a user over partitions, and the
+    /// state is per (partition, user), so the user's events would be split between states.
+    public var unkeyedRecords: Counter {
+        registry.makeCounter(descriptor: Self.descriptor("qanchor_unkeyed_records_total",
+                                                         "Accepted input records without a key (user state may split)."))
+    }
+
     /// Records dropped because their partition was revoked before they were processed (the new owner reads them).
     public var revokedRecordsSkipped: Counter {
         registry.makeCounter(descriptor: Self.descriptor("qanchor_revoked_records_skipped_total",
