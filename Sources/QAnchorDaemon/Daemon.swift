@@ -51,6 +51,8 @@ public final class Daemon: Sendable {
         self.configuration = configuration
         self.logger = logger
         metrics = DaemonMetrics()
+        // First, before the (slow) model load: refuse a store another qanchor process writes.
+        storeLock = try StoreLock(directory: URL(fileURLWithPath: configuration.store.path))
         if configuration.model.threads > 0 { BLAS.setThreads(configuration.model.threads) }
         let model = try QAnchorEmbedder(bundle: URL(fileURLWithPath: configuration.model.bundle))
         executor = ModelExecutor(model: model)
@@ -60,7 +62,6 @@ public final class Daemon: Sendable {
         inputTopics = manifest.modalities.map { configuration.topics.input(for: $0.name) }
         let parser = Self.parser(configuration, manifest: manifest)
 
-        storeLock = try StoreLock(directory: URL(fileURLWithPath: configuration.store.path))
         let storeConfiguration = Self.storeConfiguration(configuration, model: model)
         store = try EventStore(configuration: storeConfiguration, logger: logger)
 
