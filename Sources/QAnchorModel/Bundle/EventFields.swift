@@ -9,17 +9,19 @@ import Foundation
 ///
 /// A value type; immutable and `Sendable`.
 public struct EventFields: Sendable {
-    private let object: [String: JSONLineValue]
+    private let object: EventObject
 
-    /// Decodes `json` (UTF-8 bytes of one JSON object).
-    public init(json: some Collection<UInt8>) throws(EventFieldProblem) {
+    /// Decodes `json` (UTF-8 bytes of one JSON object). Only the event's keys are read, each first as the type it
+    /// should have (the fast path of the daemon's ingest); a value of another type is decoded exactly, for the error.
+    public init(json: [UInt8]) throws(EventFieldProblem) {
         guard !json.starts(with: [0xEF, 0xBB, 0xBF]) else { throw .malformedJSON(detail: "byte-order mark") }
-        let value: JSONLineValue
-        do { value = try JSONDecoder().decode(JSONLineValue.self, from: Data(json)) } catch {
+        do {
+            object = try JSONDecoder().decode(EventObject.self, from: Data(json))
+        } catch DecodingError.typeMismatch(_, let context) where context.codingPath.isEmpty {
+            throw .notAnObject
+        } catch {
             throw .malformedJSON(detail: nil)
         }
-        guard case let .object(object) = value else { throw .notAnObject }
-        self.object = object
     }
 
     /// A string field, if present as a string.
@@ -43,7 +45,7 @@ public struct EventFields: Sendable {
     /// `ts` in epoch milliseconds.
     public func timestamp() throws(EventFieldProblem) -> Int64 {
         let expected = "epoch milliseconds or an RFC 3339 time"
-        switch object["ts"] {
+        switch object[.ts] {
         case nil, .null?: throw .missing(field: "ts")
         case let .string(s)?:
             guard let ms = RFC3339Timestamp.milliseconds(s) else { throw .wrongType(field: "ts", expected: expected) }
@@ -56,7 +58,7 @@ public struct EventFields: Sendable {
 
     /// `text` (a string, possibly empty).
     public func text() throws(EventFieldProblem) -> String {
-        switch object["text"] {
+        switch object[.text] {
         case nil, .null?: throw .missing(field: "text")
         case let .string(s)?: return s
         default: throw .wrongType(field: "text", expected: "a string")
@@ -66,7 +68,7 @@ public struct EventFields: Sendable {
     /// `features`: exactly `count` numbers, each finite as fp32.
     public func features(count: Int) throws(EventFieldProblem) -> [Float] {
         let items: [JSONLineValue]
-        switch object["features"] {
+        switch object[.features] {
         case nil, .null?: throw .missing(field: "features")
         case let .array(a)?: items = a
         default: throw .wrongType(field: "features", expected: "an array of \(count) numbers")
@@ -84,6 +86,64 @@ public struct EventFields: Sendable {
             }
         }
         return out
+    }
+}
+
+/// The event's keys of one JSON object, decoded as `JSONLineValue`s (nil: absent or null).
+private struct EventObject: Decodable, Sendable {
+    private var values: [JSONLineValue?] = Array(repeating: nil, count: Key.allCases.count)
+
+    fileprivate enum Key: Int, CodingKey, CaseIterable {
+        case modality, eventID, userID, ts, text, features
+
+        var stringValue: String {
+            switch self {
+            case .modality: "modality"
+            case .eventID: "event_id"
+            case .userID: "user_id"
+            case .ts: "ts"
+            case .text: "text"
+            case .features: "features"
+            }
+        }
+        init?(stringValue: String) {
+            switch stringValue {
+            case "modality": self = .modality
+            case "event_id": self = .eventID
+            case "user_id": self = .userID
+            case "ts": self = .ts
+            case "text": self = .text
+            case "features": self = .features
+            default: return nil
+            }
+        }
+        var intValue: Int? { nil }
+        init?(intValue: Int) { nil }
+    }
+
+    fileprivate subscript(key: Key) -> JSONLineValue? { values[key.rawValue] }
+
+    /// By JSON key name (nil for keys other than the event's).
+    subscript(name: String) -> JSONLineValue? { Key(stringValue: name).flatMap { values[$0.rawValue] } }
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: Key.self)
+        for key in Key.allCases { values[key.rawValue] = Self.value(c, key) }
+    }
+
+    /// The value of `key` (nil when absent or null): the expected type first (nothing thrown on the common path),
+    /// then the exact value for the error message.
+    private static func value(_ c: KeyedDecodingContainer<Key>, _ key: Key) -> JSONLineValue? {
+        do {
+            switch key {
+            case .ts: return try c.decodeIfPresent(Int64.self, forKey: key).map { .integer($0) }
+            case .features: return try c.decodeIfPresent([Double].self, forKey: key).map { .array($0.map { .number($0) }) }
+            default: return try c.decodeIfPresent(String.self, forKey: key).map { .string($0) }
+            }
+        } catch {
+            if key == .ts, let text = try? c.decode(String.self, forKey: key) { return .string(text) }
+            return try? c.decode(JSONLineValue.self, forKey: key)
+        }
     }
 }
 
