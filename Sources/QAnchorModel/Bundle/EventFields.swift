@@ -128,22 +128,26 @@ private struct EventObject: Decodable, Sendable {
 
     init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: Key.self)
-        for key in Key.allCases { values[key.rawValue] = Self.value(c, key) }
+        for key in Key.allCases { values[key.rawValue] = try Self.value(c, key) }
     }
 
     /// The value of `key` (nil when absent or null): the expected type first (nothing thrown on the common path),
-    /// then the exact value for the error message.
-    private static func value(_ c: KeyedDecodingContainer<Key>, _ key: Key) -> JSONLineValue? {
+    /// then, for a value of another type, the exact value for the error message. Anything but a type mismatch (a
+    /// string with a lone surrogate escape, a number out of range) makes the whole value malformed.
+    private static func value(_ c: KeyedDecodingContainer<Key>, _ key: Key) throws -> JSONLineValue? {
         do {
             switch key {
             case .ts: return try c.decodeIfPresent(Int64.self, forKey: key).map { .integer($0) }
             case .features: return try c.decodeIfPresent([Double].self, forKey: key).map { .array($0.map { .number($0) }) }
             default: return try c.decodeIfPresent(String.self, forKey: key).map { .string($0) }
             }
-        } catch {
-            if key == .ts, let text = try? c.decode(String.self, forKey: key) { return .string(text) }
-            return try? c.decode(JSONLineValue.self, forKey: key)
+        } catch DecodingError.typeMismatch {
+            // Another type: decoded exactly below.
+        } catch where key == .ts || key == .features {
+            // A number that is not an Int64 (fraction, exponent, too large): decoded exactly below.
         }
+        if key == .ts, let text = try? c.decode(String.self, forKey: key) { return .string(text) }
+        return try c.decode(JSONLineValue.self, forKey: key)
     }
 }
 
