@@ -1,0 +1,149 @@
+/// Applies one `IngestRecord` inside a write transaction: the body of every ingest, live or replayed
+/// from the journal. Deterministic: the same record on the same database state writes the same entries
+/// (the journal recovery and the writer's re-application after an abort rely on it).
+enum IngestApplier {
+    /// Stores the record's events (deduplicated, capped at K_m per user and text modality, inside the
+    /// window as of the record's `now`), dirty marks, offsets and cache entries.
+    static func apply(_ record: UnsafeRawBufferPointer, txn: LMDBTransaction, tables: Tables,
+                      config: StoreConfiguration) throws -> IngestResult {
+        var reader = try IngestRecordReader(record, modalities: config.modalities.count)
+        var result = IngestResult()
+        var ctx = WriteContext(txn: txn, tables: tables)
+        let cutoff = reader.nowMs - config.windowMilliseconds
+        // Index keys inserted by this record, per (user, text modality) touched.
+        var inserted: [[UInt8]: (user: UserKey, modality: Int, keys: Set<[UInt8]>)] = [:]
+
+        for _ in 0..<reader.eventCount {
+            let e = try reader.event()
+            if e.timestampMs < cutoff { result.outsideWindow += 1; continue }
+            let dedupKey = userKey(e.userBytes, .dedup, e.modality, extra: 0) { $0.append(contentsOf: e.eventID) }
+            if try txn.get(tables.users, dedupKey) != nil { result.duplicates += 1; continue }
+            try ctx.ensureUser(e.user)
+            let time = timeBytes(e.timestampMs)
+
+            if e.isText {
+                let sequence = try ctx.nextVectorSequence()
+                try txn.put(tables.vectors, Keys.sequence(sequence), reserving: e.blob.count, append: true) { out in
+                    out.copyMemory(from: e.blob)
+                }
+                let indexKey = userKey(e.userBytes, .event, e.modality, extra: 8 + e.eventID.count) {
+                    $0.append(contentsOf: time); $0.append(contentsOf: e.eventID)
+                }
+                var value = [UInt8](); value.reserveCapacity(9 + e.textHash.count)
+                withUnsafeBytes(of: sequence.bigEndian) { value.append(contentsOf: $0) }
+                value.append(UInt8(e.textHash.count)); value.append(contentsOf: e.textHash)
+                try txn.put(tables.users, indexKey, value)
+                try txn.put(tables.expiry, expiryKey(time, indexKey), [])
+                ctx.counterDeltas[e.modality, default: 0] += 1
+                let prefix = Array(indexKey.prefix(e.userBytes.count + 2))
+                inserted[prefix, default: (e.user, e.modality, [])].keys.insert(indexKey)
+            } else {
+                let eventID = String(decoding: e.eventID, as: UTF8.self)
+                let slot = userKey(e.userBytes, .snapshot, e.modality, extra: 0) { _ in }
+                if let old = try txn.get(tables.users, slot) {
+                    let head = try RecordCoding.decodeSnapshotHead(old)
+                    if (head.timestampMs, head.eventID) >= (e.timestampMs, eventID) {
+                        result.superseded += 1
+                        continue
+                    }
+                    try ctx.removeSnapshot(e.user, modality: e.modality, head: head)
+                    result.pruned += 1
+                }
+                var value = [UInt8](); value.reserveCapacity(9 + e.eventID.count + e.blob.count)
+                value.append(contentsOf: time); value.append(UInt8(e.eventID.count)); value.append(contentsOf: e.eventID)
+                value.append(contentsOf: e.blob)
+                try txn.put(tables.users, slot, value)
+                let item = userKey(e.userBytes, .snapshot, e.modality, extra: 8 + e.eventID.count) {
+                    $0.append(contentsOf: time); $0.append(contentsOf: e.eventID)
+                }
+                try txn.put(tables.expiry, expiryKey(time, item), [])
+                ctx.counterDeltas[e.modality, default: 0] += 1
+                ctx.markDirty(e.user, modality: e.modality)
+                result.stored += 1
+            }
+            try txn.put(tables.users, dedupKey, time)
+        }
+
+        try enforceCapAndWindow(inserted, cutoff: cutoff, ctx: &ctx, result: &result, config: config)
+
+        for _ in 0..<reader.offsetCount {
+            let o = try reader.offset()
+            var w = ByteWriter(capacity: 8); w.i64(o.nextOffset)
+            try txn.put(tables.offsets, Keys.offset(o.partition, o.topic), w.bytes)
+        }
+        let day = UInt32(clamping: max(0, reader.nowMs / 86_400_000))
+        for _ in 0..<reader.cacheCount {
+            let c = try reader.cacheEntry()
+            var key = [UInt8](); key.reserveCapacity(1 + c.hash.count)
+            key.append(UInt8(c.modality)); key.append(contentsOf: c.hash)
+            var w = ByteWriter(capacity: 4 + c.blob.count); w.u32(day); w.append(c.blob)
+            try txn.put(tables.cache, key, w.bytes)
+        }
+        try reader.finish()
+        result.dirtiedUsers = try ctx.finish(nowMs: reader.nowMs)
+        return result
+    }
+
+    /// Keeps the `K_m` newest in-window events of every (user, text modality) the record added to
+    /// (walking the index backward); the rest go with their dedup, expiry and vector entries.
+    private static func enforceCapAndWindow(_ inserted: [[UInt8]: (user: UserKey, modality: Int, keys: Set<[UInt8]>)],
+                                            cutoff: Int64, ctx: inout WriteContext, result: inout IngestResult,
+                                            config: StoreConfiguration) throws {
+        let txn = ctx.txn, tables = ctx.tables
+        for (prefix, entry) in inserted {
+            let cap = config.modalities[entry.modality].cap
+            var survivors = entry.keys
+            var doomed: [(key: [UInt8], sequence: UInt64)] = []
+            do {
+                let cursor = try txn.cursor(tables.users)
+                var kept = 0
+                var current = try cursor.last(withPrefix: prefix)
+                while let (k, v) = current, k.starts(with: prefix) {
+                    var r = ByteReader(k, table: "users(event)", offset: prefix.count)
+                    let ts = try r.time("event time")
+                    if kept < cap && ts >= cutoff {
+                        kept += 1
+                    } else {
+                        doomed.append((Array(k), try RecordCoding.decodeEventIndex(v).sequence))
+                    }
+                    current = try cursor.previous()
+                }
+            }
+            for (keyBytes, sequence) in doomed {
+                let item = try keyBytes.withUnsafeBytes { try Keys.decodeItem($0, table: "users(event)") }
+                try ctx.removeEvent(item, indexKey: keyBytes, sequence: sequence)
+                if survivors.remove(keyBytes) != nil { result.superseded += 1 } else {
+                    result.pruned += 1
+                    ctx.markDirty(entry.user, modality: entry.modality)
+                }
+            }
+            if !survivors.isEmpty {
+                result.stored += survivors.count
+                ctx.markDirty(entry.user, modality: entry.modality)
+            }
+        }
+    }
+
+    /// `U | tag | m | …` built from the user's key bytes.
+    @inline(__always)
+    private static func userKey(_ user: UnsafeRawBufferPointer, _ tag: UserRecordTag, _ m: Int, extra: Int,
+                                _ rest: (inout [UInt8]) -> Void) -> [UInt8] {
+        var k = [UInt8](); k.reserveCapacity(user.count + 2 + extra + 16)
+        k.append(contentsOf: user); k.append(tag.rawValue); k.append(UInt8(m))
+        rest(&k)
+        return k
+    }
+
+    /// `time | item`: the expiry index key (see `Keys.expiry`).
+    @inline(__always)
+    private static func expiryKey(_ time: [UInt8], _ item: [UInt8]) -> [UInt8] {
+        var k = [UInt8](); k.reserveCapacity(8 + item.count)
+        k.append(contentsOf: time); k.append(contentsOf: item)
+        return k
+    }
+
+    @inline(__always)
+    private static func timeBytes(_ ms: Int64) -> [UInt8] {
+        withUnsafeBytes(of: (UInt64(bitPattern: ms) ^ (1 << 63)).bigEndian) { Array($0) }
+    }
+}
