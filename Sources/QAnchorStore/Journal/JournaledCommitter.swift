@@ -88,6 +88,7 @@ final class JournaledCommitter: WriteCommitter {
         while true {
             let t: LMDBTransaction
             do { t = try openTransaction() } catch { return fail(run, error) }
+            let start = monotonicSeconds()
             do {
                 for job in run { try job.apply(t) }
             } catch let error as LMDBError where error.isMapFull {
@@ -106,6 +107,7 @@ final class JournaledCommitter: WriteCommitter {
                 for job in run { processIngests([job]) }
                 return
             }
+            let applied = monotonicSeconds()
             do {
                 try journal.append(run.map { $0.record! })
             } catch {
@@ -115,7 +117,11 @@ final class JournaledCommitter: WriteCommitter {
             }
             if firstIngestAt == nil { firstIngestAt = Date() }
             eventsSinceCheckpoint += run.reduce(0) { $0 + $1.record!.eventCount }
-            counters.update { $0.requests += run.count; $0.journalSyncs += 1 }
+            let journaled = monotonicSeconds()
+            counters.update {
+                $0.requests += run.count; $0.journalSyncs += 1
+                $0.applySeconds += applied - start; $0.journalSeconds += journaled - applied
+            }
             for job in run { job.finish(nil) }
             return
         }
@@ -178,7 +184,10 @@ final class JournaledCommitter: WriteCommitter {
         let last = journal.lastSequence
         if last != committedSequence { try recordCheckpoint(t, last) }
         txn = nil
+        let start = monotonicSeconds()
         try t.commit()
+        let seconds = monotonicSeconds() - start
+        counters.update { $0.commitSeconds += seconds }
         committedSequence = last
         eventsSinceCheckpoint = 0
         firstIngestAt = nil

@@ -169,6 +169,12 @@ public struct WriterStatistics: Sendable, Equatable {
     public var journalSyncs = 0
     /// Journaled mode: times the open transaction was rebuilt from the journal after an abort.
     public var rebuilds = 0
+    /// Seconds the writer thread spent applying request bodies (first applications).
+    public var applySeconds = 0.0
+    /// Journaled mode: seconds spent writing and syncing the journal.
+    public var journalSeconds = 0.0
+    /// Seconds spent in `mdb_txn_commit` (journaled mode: checkpoints).
+    public var commitSeconds = 0.0
 
     /// All counters zero.
     public init() {}
@@ -188,6 +194,9 @@ final class WriterCounters: @unchecked Sendable {
         lock.lock(); body(&value); lock.unlock()
     }
 }
+
+/// Monotonic seconds, for the writer's time counters.
+func monotonicSeconds() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
 /// Carries a write body's result from the writer thread to the resumed caller.
 private final class ResultBox<T>: @unchecked Sendable {

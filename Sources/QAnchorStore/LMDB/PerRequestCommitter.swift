@@ -56,8 +56,12 @@ final class PerRequestCommitter: WriteCommitter {
                 return .fatal(error)
             }
             do {
+                let start = monotonicSeconds()
                 for job in jobs { try job.apply(txn) }
+                let applied = monotonicSeconds()
                 try txn.commit()
+                let end = monotonicSeconds()
+                counters.update { $0.applySeconds += applied - start; $0.commitSeconds += end - applied }
                 return .committed
             } catch let error as LMDBError where error.isMapFull {
                 txn.abort()
