@@ -75,9 +75,11 @@ extension EventStore {
             throw StoreError.invalidInput(item: item, reason: "\(what) has \(v.count) elements, expected \(dimension)")
         }
         let limit: Float = encoding == .float16 ? 65504 : .greatestFiniteMagnitude
-        // One branch-free pass (NaN fails `<=` too); locate the culprit only when there is one.
-        var allFinite = true
-        v.withUnsafeBufferPointer { for x in $0 { allFinite = allFinite && (abs(x) <= limit) } }
+        // One branch-free integer pass (vectorizes): |x| > limit, ±inf and NaN all have larger magnitude bits.
+        let limitBits = limit.bitPattern
+        var over: UInt32 = 0
+        v.withUnsafeBufferPointer { for x in $0 { over |= (x.bitPattern & 0x7FFF_FFFF) > limitBits ? 1 : 0 } }
+        let allFinite = over == 0
         if !allFinite, let bad = v.firstIndex(where: { !(abs($0) <= limit) }) {
             throw StoreError.invalidInput(item: item, reason: "\(what)[\(bad)] = \(v[bad]) is not finite in \(encoding.rawValue)")
         }

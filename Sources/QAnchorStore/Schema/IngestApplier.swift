@@ -8,22 +8,26 @@ enum IngestApplier {
                       config: StoreConfiguration) throws -> IngestResult {
         var reader = try IngestRecordReader(record, modalities: config.modalities.count)
         var result = IngestResult()
-        var ctx = WriteContext(txn: txn, tables: tables)
+        // One cursor per table: consecutive operations on one user's range (dedup, header, index, cap
+        // walk) and nearly time-ordered expiry keys then stay on one leaf page without a root descent.
+        let users = try txn.cursor(tables.users), expiry = try txn.cursor(tables.expiry)
+        let vectors = try txn.cursor(tables.vectors)
+        var ctx = WriteContext(txn: txn, tables: tables, usersCursor: users)
         let cutoff = reader.nowMs - config.windowMilliseconds
-        // Index keys inserted by this record, per (user, text modality) touched.
-        var inserted: [[UInt8]: (user: UserKey, modality: Int, keys: Set<[UInt8]>)] = [:]
+        // Index keys inserted by this record, per (user, text modality) touched (a few each: a list).
+        var inserted: [Touched: (prefix: [UInt8], keys: [[UInt8]])] = [:]
 
         for _ in 0..<reader.eventCount {
             let e = try reader.event()
             if e.timestampMs < cutoff { result.outsideWindow += 1; continue }
             let dedupKey = userKey(e.userBytes, .dedup, e.modality, extra: 0) { $0.append(contentsOf: e.eventID) }
-            if try txn.get(tables.users, dedupKey) != nil { result.duplicates += 1; continue }
+            if try users.find(dedupKey) != nil { result.duplicates += 1; continue }
             try ctx.ensureUser(e.user)
             let time = timeBytes(e.timestampMs)
 
             if e.isText {
                 let sequence = try ctx.nextVectorSequence()
-                try txn.put(tables.vectors, Keys.sequence(sequence), reserving: e.blob.count, append: true) { out in
+                try vectors.put(Keys.sequence(sequence), reserving: e.blob.count, append: true) { out in
                     out.copyMemory(from: e.blob)
                 }
                 let indexKey = userKey(e.userBytes, .event, e.modality, extra: 8 + e.eventID.count) {
@@ -32,15 +36,16 @@ enum IngestApplier {
                 var value = [UInt8](); value.reserveCapacity(9 + e.textHash.count)
                 withUnsafeBytes(of: sequence.bigEndian) { value.append(contentsOf: $0) }
                 value.append(UInt8(e.textHash.count)); value.append(contentsOf: e.textHash)
-                try txn.put(tables.users, indexKey, value)
-                try txn.put(tables.expiry, expiryKey(time, indexKey), [])
+                try users.put(indexKey, value)
+                try expiry.put(expiryKey(time, indexKey), [])
                 ctx.counterDeltas[e.modality, default: 0] += 1
-                let prefix = Array(indexKey.prefix(e.userBytes.count + 2))
-                inserted[prefix, default: (e.user, e.modality, [])].keys.insert(indexKey)
+                let touched = Touched(user: e.user, modality: e.modality)
+                if inserted[touched] == nil { inserted[touched] = (Array(indexKey.prefix(e.userBytes.count + 2)), []) }
+                inserted[touched]!.keys.append(indexKey)
             } else {
                 let eventID = String(decoding: e.eventID, as: UTF8.self)
                 let slot = userKey(e.userBytes, .snapshot, e.modality, extra: 0) { _ in }
-                if let old = try txn.get(tables.users, slot) {
+                if let old = try users.find(slot) {
                     let head = try RecordCoding.decodeSnapshotHead(old)
                     if (head.timestampMs, head.eventID) >= (e.timestampMs, eventID) {
                         result.superseded += 1
@@ -52,19 +57,19 @@ enum IngestApplier {
                 var value = [UInt8](); value.reserveCapacity(9 + e.eventID.count + e.blob.count)
                 value.append(contentsOf: time); value.append(UInt8(e.eventID.count)); value.append(contentsOf: e.eventID)
                 value.append(contentsOf: e.blob)
-                try txn.put(tables.users, slot, value)
+                try users.put(slot, value)
                 let item = userKey(e.userBytes, .snapshot, e.modality, extra: 8 + e.eventID.count) {
                     $0.append(contentsOf: time); $0.append(contentsOf: e.eventID)
                 }
-                try txn.put(tables.expiry, expiryKey(time, item), [])
+                try expiry.put(expiryKey(time, item), [])
                 ctx.counterDeltas[e.modality, default: 0] += 1
                 ctx.markDirty(e.user, modality: e.modality)
                 result.stored += 1
             }
-            try txn.put(tables.users, dedupKey, time)
+            try users.put(dedupKey, time)
         }
 
-        try enforceCapAndWindow(inserted, cutoff: cutoff, ctx: &ctx, result: &result, config: config)
+        try enforceCapAndWindow(inserted, cutoff: cutoff, cursor: users, ctx: &ctx, result: &result, config: config)
 
         for _ in 0..<reader.offsetCount {
             let o = try reader.offset()
@@ -86,16 +91,21 @@ enum IngestApplier {
 
     /// Keeps the `K_m` newest in-window events of every (user, text modality) the record added to
     /// (walking the index backward); the rest go with their dedup, expiry and vector entries.
-    private static func enforceCapAndWindow(_ inserted: [[UInt8]: (user: UserKey, modality: Int, keys: Set<[UInt8]>)],
-                                            cutoff: Int64, ctx: inout WriteContext, result: inout IngestResult,
-                                            config: StoreConfiguration) throws {
-        let txn = ctx.txn, tables = ctx.tables
-        for (prefix, entry) in inserted {
-            let cap = config.modalities[entry.modality].cap
+    /// A (user, text modality) an ingest added to.
+    struct Touched: Hashable {
+        var user: UserKey
+        var modality: Int
+    }
+
+    private static func enforceCapAndWindow(_ inserted: [Touched: (prefix: [UInt8], keys: [[UInt8]])],
+                                            cutoff: Int64, cursor: LMDBCursor, ctx: inout WriteContext,
+                                            result: inout IngestResult, config: StoreConfiguration) throws {
+        for (touched, entry) in inserted {
+            let prefix = entry.prefix
+            let cap = config.modalities[touched.modality].cap
             var survivors = entry.keys
             var doomed: [(key: [UInt8], sequence: UInt64)] = []
             do {
-                let cursor = try txn.cursor(tables.users)
                 var kept = 0
                 var current = try cursor.last(withPrefix: prefix)
                 while let (k, v) = current, k.starts(with: prefix) {
@@ -112,14 +122,17 @@ enum IngestApplier {
             for (keyBytes, sequence) in doomed {
                 let item = try keyBytes.withUnsafeBytes { try Keys.decodeItem($0, table: "users(event)") }
                 try ctx.removeEvent(item, indexKey: keyBytes, sequence: sequence)
-                if survivors.remove(keyBytes) != nil { result.superseded += 1 } else {
+                if let i = survivors.firstIndex(of: keyBytes) {
+                    survivors.remove(at: i)
+                    result.superseded += 1
+                } else {
                     result.pruned += 1
-                    ctx.markDirty(entry.user, modality: entry.modality)
+                    ctx.markDirty(touched.user, modality: touched.modality)
                 }
             }
             if !survivors.isEmpty {
                 result.stored += survivors.count
-                ctx.markDirty(entry.user, modality: entry.modality)
+                ctx.markDirty(touched.user, modality: touched.modality)
             }
         }
     }

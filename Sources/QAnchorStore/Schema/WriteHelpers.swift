@@ -10,16 +10,21 @@ struct WriteContext {
     var counterDeltas: [Int: Int] = [:]
     private var newUsers = 0
     private var sequence: UInt64?
+    /// A cursor on `users` for header reads and writes (ingest passes the one it positions per user,
+    /// so the header — on the user's leaf page — is found without a descent from the root).
+    private let users: LMDBCursor?
 
-    init(txn: LMDBTransaction, tables: Tables) {
+    init(txn: LMDBTransaction, tables: Tables, usersCursor: LMDBCursor? = nil) {
         self.txn = txn
         self.tables = tables
+        self.users = usersCursor
     }
 
     /// The header of `user`, or nil when the store does not know the user.
     mutating func header(_ user: UserKey) throws -> UserHeader? {
         if let h = headers[user] { return h }
-        guard let v = try txn.get(tables.users, Keys.header(user)) else { return nil }
+        let key = Keys.header(user)
+        guard let v = try users.map({ try $0.find(key) }) ?? txn.get(tables.users, key) else { return nil }
         let h = try UserHeader(decoding: v)
         headers[user] = h
         return h
@@ -86,7 +91,10 @@ struct WriteContext {
                 if wasClean { try txn.put(tables.dirty, Keys.user(user), []) }
             }
         }
-        for user in changed { try txn.put(tables.users, Keys.header(user), headers[user]!.encoded()) }
+        for user in changed {
+            if let users { try users.put(Keys.header(user), headers[user]!.encoded()) }
+            else { try txn.put(tables.users, Keys.header(user), headers[user]!.encoded()) }
+        }
         for (m, delta) in counterDeltas { try Meta.add(txn, tables, Meta.eventCounterName(m), delta) }
         try Meta.add(txn, tables, "count/users", newUsers)
         if let sequence { try Meta.putU64(txn, tables, "vector_seq", sequence) }
