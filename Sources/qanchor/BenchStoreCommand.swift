@@ -19,7 +19,7 @@ struct BenchStoreCommand: AsyncParsableCommand {
     @Option(help: "Durability: durable, noMetaSync, noSync.") var durability = "durable"
     @Option(help: "Commit modes to run, comma-separated (perRequest,journaled).") var commit = "perRequest,journaled"
     @Option(help: "Journaled mode: checkpoint after this many events.") var checkpointEvents = 200_000
-    @Option(help: "Journaled mode: checkpoint after this many milliseconds.") var checkpointIntervalMs = 1000
+    @Option(help: "Journaled mode: checkpoint after this many milliseconds.") var checkpointIntervalMs = 5000
     @Option(help: "Users to read back (0 = all users).") var readUsers = 0
     @Option(help: "Reader threads for the read phase.") var readThreads = 1
     @Option(help: "Ingest batches in flight (the writer commits pending batches together).") var inFlight = 1
@@ -94,7 +94,7 @@ struct BenchStoreCommand: AsyncParsableCommand {
         config.vectorEncoding = encoding
         config.environment.durability = durability
         config.environment.writeMap = writeMap
-        config.environment.initialMapSize = 1 << 30
+        config.environment.initialMapSize = 1 << 34   // as the peer: a production store keeps its grown map
         config.commitMode = mode
         let store = try EventStore(configuration: config)
         defer { store.close() }

@@ -189,9 +189,25 @@ final class JournaledCommitter: WriteCommitter {
         let seconds = monotonicSeconds() - start
         counters.update { $0.commitSeconds += seconds }
         committedSequence = last
+        let events = eventsSinceCheckpoint
         eventsSinceCheckpoint = 0
         firstIngestAt = nil
         journal.discardAll()
+        reserveMapSpace(lastCheckpointEvents: events)
+    }
+
+    /// Between transactions, grows the map ahead of need: room for twice the bytes the last
+    /// checkpoint's events took (≈ 4 KiB each, a generous upper bound for vectors, keys and rewritten
+    /// pages), at least for `maxEvents` of them.
+    private func reserveMapSpace(lastCheckpointEvents: Int) {
+        let headroom = 4096 * max(maxEvents, 2 * lastCheckpointEvents)
+        do {
+            let growths = try environment.reserve(headroom: min(headroom, environment.options.maximumMapSize / 4))
+            if growths > 0 { counters.update { $0.mapGrowths += growths } }
+        } catch {
+            logger.warning("cannot grow the map ahead of need; a full map will be handled when it happens",
+                           metadata: ["error": "\(error)"])
+        }
     }
 
     /// Commits the open transaction if it holds journaled records. A failure is logged; the records
