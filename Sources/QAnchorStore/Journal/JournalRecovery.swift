@@ -50,6 +50,7 @@ enum JournalRecovery {
         }
         if !pending.isEmpty {
             try replay(pending, through: last, environment: environment, tables: tables, configuration: configuration)
+            if environment.options.durability != .durable { try environment.sync() }
             logger.info("replayed the journal", metadata: ["store": "\(directory.path)", "records": "\(pending.count)",
                                                            "from": "\(committed + 1)", "through": "\(last)"])
         }

@@ -192,6 +192,17 @@ final class JournaledCommitter: WriteCommitter {
         let events = eventsSinceCheckpoint
         eventsSinceCheckpoint = 0
         firstIngestAt = nil
+        // The journal is dropped next: the checkpoint must be on disk even when commits do not sync.
+        if environment.options.durability != .durable {
+            do {
+                try environment.sync()
+            } catch {
+                // Keep the segments (the next open skips records up to the checkpoint); start a new one.
+                logger.error("cannot sync the checkpoint; keeping its journal", metadata: ["error": "\(error)"])
+                journal.closeSegment()
+                return
+            }
+        }
         journal.discardAll()
         reserveMapSpace(lastCheckpointEvents: events)
     }
