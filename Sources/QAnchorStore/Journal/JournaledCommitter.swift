@@ -109,14 +109,14 @@ final class JournaledCommitter: WriteCommitter {
             }
             let applied = monotonicSeconds()
             do {
-                try journal.append(run.map { $0.record! })
+                try journal.append(run.compactMap(\.record))
             } catch {
                 logger.error("journal append failed; the requests fail", metadata: ["error": "\(error)"])
                 rebuild()
                 return fail(run, error)
             }
             if firstIngestAt == nil { firstIngestAt = Date() }
-            eventsSinceCheckpoint += run.reduce(0) { $0 + $1.record!.eventCount }
+            eventsSinceCheckpoint += run.reduce(0) { $0 + ($1.record?.eventCount ?? 0) }
             let journaled = monotonicSeconds()
             counters.update {
                 $0.requests += run.count; $0.journalSyncs += 1

@@ -145,9 +145,10 @@ final class WriteJournal {
 
     private func writeAll(_ bytes: [UInt8]) throws {
         try bytes.withUnsafeBytes { b in
+            guard let base = b.baseAddress else { return }
             var done = 0
             while done < b.count {
-                let n = write(fd, b.baseAddress! + done, b.count - done)
+                let n = write(fd, base + done, b.count - done)
                 if n < 0 {
                     if errno == EINTR { continue }
                     throw posixError("write")
