@@ -41,7 +41,7 @@ enum IngestApplier {
                 ctx.counterDeltas[e.modality, default: 0] += 1
                 let touched = Touched(user: e.user, modality: e.modality)
                 if inserted[touched] == nil { inserted[touched] = (Array(indexKey.prefix(e.userBytes.count + 2)), []) }
-                inserted[touched]!.keys.append(indexKey)
+                inserted[touched]?.keys.append(indexKey)
             } else {
                 let eventID = String(decoding: e.eventID, as: UTF8.self)
                 let slot = userKey(e.userBytes, .snapshot, e.modality, extra: 0) { _ in }

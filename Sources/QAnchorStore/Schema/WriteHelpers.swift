@@ -41,7 +41,10 @@ struct WriteContext {
 
     mutating func update(_ user: UserKey, _ body: (inout UserHeader) -> Void) throws {
         try ensureUser(user)
-        body(&headers[user]!)
+        if var h = headers[user] {
+            body(&h)
+            headers[user] = h
+        }
         changed.insert(user)
     }
 
@@ -92,8 +95,9 @@ struct WriteContext {
             }
         }
         for user in changed {
-            if let users { try users.put(Keys.header(user), headers[user]!.encoded()) }
-            else { try txn.put(tables.users, Keys.header(user), headers[user]!.encoded()) }
+            guard let header = headers[user] else { continue }
+            if let users { try users.put(Keys.header(user), header.encoded()) }
+            else { try txn.put(tables.users, Keys.header(user), header.encoded()) }
         }
         for (m, delta) in counterDeltas { try Meta.add(txn, tables, Meta.eventCounterName(m), delta) }
         try Meta.add(txn, tables, "count/users", newUsers)
