@@ -199,6 +199,19 @@ import Testing
         #expect(try Self.storedIDs(store).isEmpty)
     }
 
+    @Test func aForeignFileNamedLikeASegmentFailsLoudly() async throws {
+        let dir = TemporaryDirectory()
+        let image = try await Self.imageWithJournaledBatches(1, dir)
+        let foreign = image.appendingPathComponent(WriteJournal.segmentName(firstSequence: 99))
+        try Data("this is not a journal, just a file".utf8).write(to: foreign)
+        #expect {
+            _ = try Fixture.open(image)
+        } throws: { error in
+            guard case let .corruptJournal(path, offset, reason) = error as? StoreError else { return false }
+            return path == foreign.path && offset == 0 && reason.contains("magic")
+        }
+    }
+
     @Test func aSequenceGapFailsLoudly() async throws {
         let dir = TemporaryDirectory()
         let image = try await Self.imageWithJournaledBatches(3, dir)

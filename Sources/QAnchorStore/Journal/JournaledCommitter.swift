@@ -54,10 +54,10 @@ final class JournaledCommitter: WriteCommitter {
         self.recordCheckpoint = recordCheckpoint
     }
 
-    var idleDeadline: Date? { firstIngestAt.map { $0.addingTimeInterval(interval) } }
+    var idleDeadline: Date? { broken == nil ? firstIngestAt.map { $0.addingTimeInterval(interval) } : nil }
 
     private var checkpointDue: Bool {
-        eventsSinceCheckpoint >= maxEvents || (idleDeadline.map { Date() >= $0 } ?? false)
+        broken == nil && (eventsSinceCheckpoint >= maxEvents || (idleDeadline.map { Date() >= $0 } ?? false))
     }
 
     func idle() { if checkpointDue { checkpoint() } }
@@ -232,6 +232,7 @@ final class JournaledCommitter: WriteCommitter {
         } catch let error as LMDBError where error.isMapFull {
             do { try grow() } catch {
                 logger.error("checkpoint failed: the map cannot grow", metadata: ["error": "\(error)"])
+                retryLater()
                 rebuild()
                 return
             }
@@ -239,8 +240,15 @@ final class JournaledCommitter: WriteCommitter {
             if txn != nil { checkpoint() }
         } catch {
             logger.error("checkpoint failed; the journal keeps the records", metadata: ["error": "\(error)"])
+            retryLater()
             rebuild()
         }
+    }
+
+    /// After a failed checkpoint: try again one interval (and `maxEvents` more events) later, not at once.
+    private func retryLater() {
+        firstIngestAt = Date()
+        eventsSinceCheckpoint = 0
     }
 
     /// Drops the open transaction and re-applies the journal since the last checkpoint to a new one
