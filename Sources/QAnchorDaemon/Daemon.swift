@@ -23,6 +23,8 @@ public final class Daemon: Sendable {
     let logger: Logger
     let executor: ModelExecutor
     let store: EventStore
+    /// Held from `init` until the process exits: one writer process per store directory.
+    let storeLock: StoreLock
     let consumer: KafkaConsumer
     let producer: KafkaProducer
     let ingestor: Ingestor
@@ -38,6 +40,10 @@ public final class Daemon: Sendable {
         var lastRefresh: Refresher.Summary?
         var ingestFailure: String?
         var finished = false
+        /// Records taken from the consumer (compare with `KafkaConsumer.recordsHandedOver`).
+        var recordsReceived = 0
+        /// A batch is between the consumer and its store commit.
+        var ingesting = false
     }
     let state = Mutex(State())
 
@@ -45,36 +51,25 @@ public final class Daemon: Sendable {
         self.configuration = configuration
         self.logger = logger
         metrics = DaemonMetrics()
+        // First, before the (slow) model load: refuse a store another qanchor process writes.
+        storeLock = try StoreLock(directory: URL(fileURLWithPath: configuration.store.path))
         if configuration.model.threads > 0 { BLAS.setThreads(configuration.model.threads) }
         let model = try QAnchorEmbedder(bundle: URL(fileURLWithPath: configuration.model.bundle))
         executor = ModelExecutor(model: model)
         schedule = RefreshSchedule(configuration.refresh)
         let manifest = model.manifest
+        let routes = try Self.routes(configuration, manifest: manifest)
+        inputTopics = manifest.modalities.map { configuration.topics.input(for: $0.name) }
+        let parser = Self.parser(configuration, manifest: manifest)
 
-        var storeConfiguration = StoreConfiguration(
-            directory: URL(fileURLWithPath: configuration.store.path),
-            modalities: manifest.modalities.map { m in
-                m.kind == .text
-                    ? ModalitySchema(name: m.name, kind: .text, cap: m.maxEvents ?? 1, dimension: model.encoderWidth)
-                    : ModalitySchema(name: m.name, kind: .tabular, cap: 1, dimension: m.features ?? 1)
-            })
-        storeConfiguration.windowMilliseconds = Int64(manifest.windowDays) * 86_400_000
-        storeConfiguration.vectorEncoding = configuration.store.vectorEncoding == "float16" ? .float16 : .float32
-        storeConfiguration.prefixKVBudgetBytes = configuration.store.prefixKVBudgetMB << 20
-        storeConfiguration.environment.initialMapSize = configuration.store.mapSizeMB << 20
-        storeConfiguration.environment.durability = configuration.store.durable ? .durable : .noMetaSync
+        let storeConfiguration = Self.storeConfiguration(configuration, model: model)
         store = try EventStore(configuration: storeConfiguration, logger: logger)
 
-        var client = KafkaClientConfiguration(bootstrapServers: configuration.kafka.bootstrapServers,
-                                              clientID: configuration.kafka.clientID,
-                                              properties: configuration.kafka.properties)
-        if configuration.kafka.statisticsIntervalMs > 0 {
-            client.statisticsInterval = .milliseconds(configuration.kafka.statisticsIntervalMs)
-        }
+        let client = Self.kafkaClient(configuration)
         producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: client),
                                      logger: logger)
         let handler = StoredOffsetsRebalanceHandler(store: store, resetToEarliest: configuration.kafka.autoOffsetReset == "earliest",
-                                                    logger: logger)
+                                                    windowMs: Int64(manifest.windowDays) * 86_400_000, logger: logger)
         consumer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(
             client: client, groupID: configuration.kafka.groupID, groupInstanceID: configuration.kafka.groupInstanceID,
             sessionTimeout: .milliseconds(configuration.kafka.sessionTimeoutMs),
@@ -84,23 +79,6 @@ public final class Daemon: Sendable {
             maxBatchSize: configuration.ingest.batchSize, pauseAbove: configuration.ingest.pauseAbove,
             resumeBelow: configuration.ingest.resumeBelow), rebalanceHandler: handler, logger: logger)
 
-        var routes: [String: Ingestor.Route] = [:]
-        for (index, m) in manifest.modalities.enumerated() {
-            routes[configuration.topics.input(for: m.name)] = Ingestor.Route(
-                modality: index, name: m.name, kind: m.kind == .text ? .text : .tabular(featureCount: m.features ?? 0))
-        }
-        let inputs = manifest.modalities.map { configuration.topics.input(for: $0.name) }
-        inputTopics = inputs
-        guard Set(inputs).count == inputs.count else {
-            throw ConfigurationError(key: "topics.inputs", problem: "two modalities read the same topic: \(inputs)")
-        }
-        let outputs = [configuration.topics.deadLetter] + manifest.scenarios.map { configuration.topics.output(for: $0.id) }
-        if let clash = outputs.first(where: { inputs.contains($0) }) {
-            throw ConfigurationError(key: "topics", problem: "'\(clash)' is both an input and an output (or dead-letter) topic")
-        }
-        // Ids longer than the store's key limit (200 bytes) are rejected here, never at the store.
-        let parser = EventParser(windowDays: manifest.windowDays, skewMs: Int64(configuration.ingest.skewMs),
-                                 maxTextBytes: configuration.ingest.maxTextBytes, maxIDBytes: 200)
         ingestor = Ingestor(routes: routes, parser: parser, store: store, executor: executor, producer: producer,
                             deadLetterTopic: configuration.topics.deadLetter, metrics: metrics, logger: logger)
         refresher = Refresher(store: store, executor: executor, producer: producer, topics: configuration.topics,
@@ -117,6 +95,62 @@ public final class Daemon: Sendable {
     public var model: QAnchorEmbedder { executor.model }
 
     static func nowMs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    // MARK: Pieces shared with `Replayer`
+
+    /// The store's layout for this bundle: one modality per bundle modality (text: `K_m` events of the encoder's
+    /// width; tabular: one snapshot of F features), the bundle's window, the configured encoding and sizes.
+    static func storeConfiguration(_ configuration: DaemonConfiguration, model: QAnchorEmbedder) -> StoreConfiguration {
+        let manifest = model.manifest
+        var store = StoreConfiguration(
+            directory: URL(fileURLWithPath: configuration.store.path),
+            modalities: manifest.modalities.map { m in
+                m.kind == .text
+                    ? ModalitySchema(name: m.name, kind: .text, cap: m.maxEvents ?? 1, dimension: model.encoderWidth)
+                    : ModalitySchema(name: m.name, kind: .tabular, cap: 1, dimension: m.features ?? 1)
+            })
+        store.windowMilliseconds = Int64(manifest.windowDays) * 86_400_000
+        store.vectorEncoding = configuration.store.vectorEncoding == "float16" ? .float16 : .float32
+        store.prefixKVBudgetBytes = configuration.store.prefixKVBudgetMB << 20
+        store.environment.initialMapSize = configuration.store.mapSizeMB << 20
+        store.environment.durability = configuration.store.durable ? .durable : .noMetaSync
+        return store
+    }
+
+    /// The Kafka client settings every client of the daemon shares.
+    static func kafkaClient(_ configuration: DaemonConfiguration) -> KafkaClientConfiguration {
+        var client = KafkaClientConfiguration(bootstrapServers: configuration.kafka.bootstrapServers,
+                                              clientID: configuration.kafka.clientID,
+                                              properties: configuration.kafka.properties)
+        if configuration.kafka.statisticsIntervalMs > 0 {
+            client.statisticsInterval = .milliseconds(configuration.kafka.statisticsIntervalMs)
+        }
+        return client
+    }
+
+    /// Input topic → modality. Refuses two modalities on one topic and inputs that are also outputs.
+    static func routes(_ configuration: DaemonConfiguration, manifest: BundleManifest) throws -> [String: Ingestor.Route] {
+        var routes: [String: Ingestor.Route] = [:]
+        for (index, m) in manifest.modalities.enumerated() {
+            routes[configuration.topics.input(for: m.name)] = Ingestor.Route(
+                modality: index, name: m.name, kind: m.kind == .text ? .text : .tabular(featureCount: m.features ?? 0))
+        }
+        let inputs = manifest.modalities.map { configuration.topics.input(for: $0.name) }
+        guard Set(inputs).count == inputs.count else {
+            throw ConfigurationError(key: "topics.inputs", problem: "two modalities read the same topic: \(inputs)")
+        }
+        let outputs = [configuration.topics.deadLetter] + manifest.scenarios.map { configuration.topics.output(for: $0.id) }
+        if let clash = outputs.first(where: { inputs.contains($0) }) {
+            throw ConfigurationError(key: "topics", problem: "'\(clash)' is both an input and an output (or dead-letter) topic")
+        }
+        return routes
+    }
+
+    /// The input validator. Ids longer than the store's key limit (200 bytes) are rejected here, never at the store.
+    static func parser(_ configuration: DaemonConfiguration, manifest: BundleManifest) -> EventParser {
+        EventParser(windowDays: manifest.windowDays, skewMs: Int64(configuration.ingest.skewMs),
+                    maxTextBytes: configuration.ingest.maxTextBytes, maxIDBytes: 200)
+    }
 
     // MARK: Run
 
@@ -195,7 +229,23 @@ public final class Daemon: Sendable {
     private func ingestLoop() async throws {
         for await event in consumer.events {
             switch event {
-            case .records(let records):
+            case .records(var records):
+                state.withLock {
+                    $0.recordsReceived += records.count
+                    $0.ingesting = true
+                }
+                defer { state.withLock { $0.ingesting = false } }
+                // Records fetched before a revocation may still arrive: they belong to the partition's new owner
+                // now (its state is rebuilt there from the log), so they are neither stored nor dead-lettered here.
+                if let owned = try? Set(consumer.assignment()) {
+                    let fetched = records.count
+                    records.removeAll { !owned.contains($0.topicPartition) }
+                    if records.count < fetched {
+                        metrics.revokedRecordsSkipped.increment(by: Int64(fetched - records.count))
+                        logger.debug("skipped records of revoked partitions", metadata: ["records": "\(fetched - records.count)"])
+                    }
+                    if records.isEmpty { continue }
+                }
                 do {
                     let summary = try await ingestor.ingest(records, nowMs: Self.nowMs())
                     // Advisory commit for lag tooling; the store holds the authoritative offsets.
@@ -228,7 +278,8 @@ public final class Daemon: Sendable {
         }
     }
 
-    /// Creates the dead-letter and output topics when missing, with the input topics' partition count.
+    /// Creates the dead-letter and output topics when missing, with the input topics' partition count (outputs
+    /// compacted, replication as configured).
     private func ensureOutputTopics() async throws {
         let admin = try KafkaAdminClient(configuration: KafkaClientConfiguration(
             bootstrapServers: configuration.kafka.bootstrapServers, clientID: configuration.kafka.clientID,
@@ -236,8 +287,8 @@ public final class Daemon: Sendable {
         defer { Task { await admin.close() } }
         let metadata = try await admin.metadata(topics: inputTopics)
         let partitions = Int32(metadata.topics.map(\.partitions.count).max() ?? 1)
-        let outputs = [configuration.topics.deadLetter] + model.scenarioIDs.map { configuration.topics.output(for: $0) }
-        try await admin.createTopics(outputs.map { KafkaTopicSpecification(name: $0, partitions: max(partitions, 1)) })
+        try await admin.createTopics(configuration.topics.specifications(
+            modalities: [], scenarios: model.scenarioIDs, partitions: max(partitions, 1), includeInputs: false))
     }
 
     // MARK: Refresh
@@ -342,7 +393,9 @@ public final class Daemon: Sendable {
     /// Alive: the process runs (also while rebalancing or restoring).
     public var isAlive: Bool { state.withLock { $0.ingestFailure == nil } }
 
-    /// Ready: partitions assigned and every one caught up (the stored offset reached the fetched high watermark).
+    /// Ready: partitions assigned and every one caught up — its stored offset reached the fetched high watermark,
+    /// or, while no record is in transit or being ingested, the consumer's next fetch offset did (a partition that
+    /// started at the end with `auto_offset_reset: latest`, or whose log ends in transaction markers).
     public func readiness() -> (ready: Bool, reason: String) {
         let answer = computeReadiness()
         metrics.ready.set(Double(answer.ready ? 1 : 0))
@@ -350,8 +403,13 @@ public final class Daemon: Sendable {
     }
 
     private func computeReadiness() -> (ready: Bool, reason: String) {
-        let (assigned, stopping) = state.withLock { ($0.assigned, $0.stopping) }
+        let (assigned, stopping, received, ingesting) = state.withLock {
+            ($0.assigned, $0.stopping, $0.recordsReceived, $0.ingesting)
+        }
         if stopping { return (false, "stopping") }
+        // Read after our own counters: a batch handed over meanwhile makes the pipeline non-idle.
+        let idle = !ingesting && consumer.recordsHandedOver == received && consumer.queuedInClient == 0
+        let fetchPositions = idle ? consumer.latestStatistics?.partitions : nil
         if assigned.isEmpty { return (false, "no partitions assigned") }
         let stored: [KafkaTopicPartition: Int64]
         do {
@@ -361,7 +419,9 @@ public final class Daemon: Sendable {
         var behind = 0
         for tp in assigned {
             guard let marks = consumer.fetchedWatermarks(tp) else { return (false, "\(tp) not fetched yet") }
-            behind += Int(max(0, marks.high - (stored[tp] ?? 0)))
+            var done = stored[tp] ?? 0
+            if let next = fetchPositions?[tp]?.nextFetchOffset { done = max(done, next) }
+            behind += Int(max(0, marks.high - done))
         }
         return behind == 0 ? (true, "ready") : (false, "\(behind) records behind")
     }

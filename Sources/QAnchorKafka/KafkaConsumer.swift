@@ -152,6 +152,17 @@ public final class KafkaConsumer: Sendable {
         }
     }
 
+    /// Records handed to `events` since the consumer started (monotonic). An application that counts the records
+    /// it took knows nothing is in transit when its count equals this one.
+    public var recordsHandedOver: Int { core.flow.withLock { $0.handedOver } }
+
+    /// Messages and events librdkafka fetched or raised and the poll thread has not taken yet.
+    public var queuedInClient: Int {
+        guard let queue = rd_kafka_queue_get_consumer(client.kafka) else { return 0 }
+        defer { rd_kafka_queue_destroy(queue) }
+        return Int(rd_kafka_queue_length(queue))
+    }
+
     /// The latest statistics (nil until the first `statistics.interval.ms` elapsed, or when disabled).
     public var latestStatistics: KafkaConsumerStatistics? { core.latestStatistics }
 

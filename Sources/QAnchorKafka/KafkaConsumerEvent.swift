@@ -57,4 +57,7 @@ public struct KafkaPartitionStatistics: Sendable, Hashable {
     public var committedOffset: Int64?
     /// `highWatermark - position`; librdkafka's committed-offset lag when the position is unknown; nil if neither.
     public var lag: Int64?
+    /// The next offset librdkafka will fetch (nil if unknown). Unlike `position` it moves past transaction
+    /// markers and is known before any record arrived (e.g. after starting at the end).
+    public var nextFetchOffset: Int64? = nil
 }

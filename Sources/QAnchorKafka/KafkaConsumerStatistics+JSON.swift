@@ -23,7 +23,8 @@ extension KafkaConsumerStatistics {
                 // application's position is behind, so prefer that when both ends are known.
                 let lag = high.flatMap { h in position.map { max(0, h - $0) } } ?? number(p["consumer_lag"])
                 partitions[KafkaTopicPartition(topic, id)] = KafkaPartitionStatistics(
-                    highWatermark: high, position: position, committedOffset: number(p["committed_offset"]), lag: lag)
+                    highWatermark: high, position: position, committedOffset: number(p["committed_offset"]), lag: lag,
+                    nextFetchOffset: number(p["next_offset"]))
             }
         }
         self.partitions = partitions

@@ -79,6 +79,10 @@ public struct KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let illegalGeneration = Code(rawValue: RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION.rawValue)
         public static let unknownMemberID = Code(rawValue: RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID.rawValue)
         public static let fencedInstanceID = Code(rawValue: RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID.rawValue)
+        public static let messageSizeTooLarge = Code(rawValue: RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE.rawValue)
+        public static let recordListTooLarge = Code(rawValue: RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE.rawValue)
+        public static let invalidRecord = Code(rawValue: RD_KAFKA_RESP_ERR_INVALID_RECORD.rawValue)
+        public static let corruptMessage = Code(rawValue: RD_KAFKA_RESP_ERR_INVALID_MSG.rawValue)
 
         /// librdkafka's symbolic name, e.g. `_TRANSPORT` or `NOT_LEADER_FOR_PARTITION`.
         public var name: String { String(cString: rd_kafka_err2name(rd_kafka_resp_err_t(rawValue: rawValue))) }

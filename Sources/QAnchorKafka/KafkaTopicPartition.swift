@@ -25,6 +25,9 @@ public enum KafkaOffset: Sendable, Hashable, CustomStringConvertible {
     case committed
     /// An exact offset: the next record to read.
     case exactly(Int64)
+    /// The first record whose timestamp is at or after this time (ms since the epoch), resolved with the broker
+    /// when the partition is assigned; `.end` when there is none, `.beginning` when the lookup fails.
+    case firstAtOrAfter(timestampMs: Int64)
 
     var raw: Int64 {
         switch self {
@@ -32,6 +35,7 @@ public enum KafkaOffset: Sendable, Hashable, CustomStringConvertible {
         case .end: return -1  // RD_KAFKA_OFFSET_END
         case .committed: return -1000  // RD_KAFKA_OFFSET_STORED
         case .exactly(let offset): return offset
+        case .firstAtOrAfter: return -2  // resolved before use; the beginning if it ever is not
         }
     }
 
@@ -41,6 +45,7 @@ public enum KafkaOffset: Sendable, Hashable, CustomStringConvertible {
         case .end: return "end"
         case .committed: return "committed"
         case .exactly(let offset): return String(offset)
+        case .firstAtOrAfter(let timestampMs): return "first at or after \(timestampMs) ms"
         }
     }
 }

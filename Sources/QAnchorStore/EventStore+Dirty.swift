@@ -36,7 +36,7 @@ extension EventStore {
     }
 
     /// Records finished refreshes in one transaction: each user's refresh record and published outputs
-    /// are written, and its dirty mark is removed only if it is still the mark that was read
+    /// are written (the outputs replace the user's previous set: scenarios absent from `outputs` are removed), and its dirty mark is removed only if it is still the mark that was read
     /// (`observed.generation`). A user dirtied again meanwhile (ingest or expiry during the refresh)
     /// keeps its mark — with the union of modalities — and is listed in `stillDirty`.
     /// Users the store no longer holds (partition dropped) are skipped.
@@ -65,6 +65,15 @@ extension EventStore {
                 } else if header.dirtyMask != 0 {
                     result.stillDirty.append(user)
                 }
+                // The outputs replace the previous ones: a user emptied by expiry (no outputs) or a scenario
+                // dropped from the bundle no longer serves stale records.
+                let prefix = Keys.user(user) + [UserRecordTag.output.rawValue]
+                var stale: [[UInt8]] = []
+                try txn.scan(tables.users, prefix: prefix) { k, _ in
+                    if r.outputs[String(decoding: k[prefix.count...], as: UTF8.self)] == nil { stale.append(Array(k)) }
+                    return true
+                }
+                for key in stale { _ = try txn.delete(tables.users, key) }
                 for (scenario, bytes) in r.outputs {
                     try txn.put(tables.users, Keys.output(user, scenario), bytes)
                 }

@@ -145,7 +145,9 @@ struct KafkaCreateTopicsCommand: AsyncParsableCommand {
         let admin = try KafkaAdminClient(configuration: KafkaClientConfiguration(
             bootstrapServers: c.kafka.bootstrapServers, clientID: c.kafka.clientID, properties: c.kafka.properties),
             logger: logger)
-        try await admin.createTopics(names.map { KafkaTopicSpecification(name: $0, partitions: partitions) })
+        try await admin.createTopics(c.topics.specifications(modalities: manifest.modalities.map(\.name),
+                                                             scenarios: manifest.scenarios.map(\.id),
+                                                             partitions: partitions, includeInputs: true))
         let metadata = try await admin.metadata(topics: names)
         await admin.close()
         for topic in metadata.topics { Standard.output("\(topic.name)\t\(topic.partitions.count) partitions") }

@@ -154,6 +154,7 @@ enum DaemonSetup {
         for (modality, topic) in c.topics.inputs.sorted(by: { $0.key < $1.key }) { add("topics.inputs.\(modality)", topic) }
         add("topics.dead_letter", c.topics.deadLetter)
         add("topics.output_template", c.topics.outputTemplate)
+        add("topics.replication_factor", c.topics.replicationFactor)
         add("model.bundle", c.model.bundle)
         add("model.threads", c.model.threads)
         add("store.path", c.store.path)

@@ -54,6 +54,36 @@ struct EmbedCommandTests {
         #expect(reported == badLines)
     }
 
+    /// `padding_visible: false` (padding slots masked out of attention, positions kept) against the reference's
+    /// 2-D attention mask (`ops/model/make_padding_goldens.py`), and different from the visible-padding goldens.
+    @Test func hiddenPaddingMatchesTheReference() throws {
+        let copy = FileManager.default.temporaryDirectory.appendingPathComponent("qanchor-tiny-hidden-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: copy) }
+        try FileManager.default.copyItem(at: URL(fileURLWithPath: Self.bundle), to: copy)
+        let manifestURL = copy.appendingPathComponent("qanchor.json")
+        var manifest = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: manifestURL)) as? [String: Any])
+        manifest["padding_visible"] = false
+        try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys]).write(to: manifestURL)
+        let events = Self.root.appendingPathComponent("testdata/events/users.jsonl").path
+        let (status, output, errors) = try QAnchorExecutable.run(["embed", "--bundle", copy.path, "--events", events, "--now", Self.now])
+        #expect(status == 0, "\(errors)")
+        let goldens = Self.root.appendingPathComponent("testdata/goldens/tiny")
+        let expected = Self.lines(try String(contentsOf: goldens.appendingPathComponent("embed-users-padding-hidden.jsonl"), encoding: .utf8))
+        let visible = Self.lines(try String(contentsOf: goldens.appendingPathComponent("embed-users.jsonl"), encoding: .utf8))
+        let got = Self.lines(output)
+        #expect(got.count == expected.count && !got.isEmpty)
+        for (g, e) in zip(got, expected) {
+            #expect(g["user_id"] as? String == e["user_id"] as? String && g["scenario"] as? String == e["scenario"] as? String)
+            let a = Self.floats(g["embedding"]), b = Self.floats(e["embedding"])
+            #expect(Self.cosine(a, b) >= 0.99999)
+            #expect(zip(a, b).map { abs($0 - $1) }.max() ?? 1 <= 1e-4, "\(g["user_id"] ?? "")/\(g["scenario"] ?? "")")
+        }
+        let changed = zip(got, visible).filter { g, v in
+            zip(Self.floats(g["embedding"]), Self.floats(v["embedding"])).map { abs($0 - $1) }.max() ?? 0 > 1e-3
+        }
+        #expect(changed.count == got.count, "hiding padding changes every user of users.jsonl (all have padding)")
+    }
+
     /// The converter's end to end: the authors'-structure checkpoint converted by ops/model/convert_checkpoint.py,
     /// then `qanchor embed`, equals the PyTorch reference on the converted bundle (which ops/model/test_convert.py
     /// checks against the unconverted model).

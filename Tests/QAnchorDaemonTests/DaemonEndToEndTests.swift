@@ -135,8 +135,41 @@ struct DaemonEndToEndTests {
         #expect(await harness.stop() == 0)
     }
 
+    @Test func startingAtTheEndIsReadyAtOnceAndReadsOnlyNewRecords() async throws {
+        let harness = try DaemonHarness(name: "latest", autoOffsetReset: "latest")
+        var old = EventFile()
+        old.text("bill", "o1", user: "old", daysAgo: 3, "Paid 38.00 CNY at Lucky Coffee")
+        old.text("app", "o2", user: "old", daysAgo: 2, "Alipay")
+        let oldFile = harness.directory.appendingPathComponent("old.jsonl")
+        try old.write(to: oldFile)
+        try harness.createTopics(partitions: 2)
+        try harness.produce(oldFile)
+        try await harness.start()
+        // Nothing will be stored for the records before the start: readiness comes from the fetch position.
+        try await harness.waitReady(timeout: .seconds(60))
+
+        var new = EventFile()
+        new.text("bill", "n1", user: "new", daysAgo: 1, "Transfer 500.00 to savings")
+        let newFile = harness.directory.appendingPathComponent("new.jsonl")
+        try new.write(to: newFile)
+        try harness.produce(newFile)
+        let storedKey = "qanchor_events_total{modality=\"all\",outcome=\"stored\"}"
+        let deadline = ContinuousClock.now + .seconds(60)
+        while (try await harness.metrics())[storedKey] ?? 0 < 1, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        try await harness.waitReady(timeout: .seconds(30))
+        let summary = try await harness.refresh()
+        #expect(summary["published"] == 1)
+        #expect(try harness.read(topic: harness.outputTopic("generic")).map(\.key) == ["new"])
+        #expect(try await harness.metrics()[storedKey] == 1)
+        #expect(await harness.stop() == 0)
+    }
+
     @Test func badRecordsGoToTheDeadLetterTopicAndTheRestFlows() async throws {
-        let harness = try DaemonHarness(name: "dlq")
+        // The daemon's producer refuses records over 3000 bytes: the over-long text's dead letter (3 KB of text
+        // plus headers) is then sent without its value.
+        let harness = try DaemonHarness(name: "dlq", kafkaProperties: ["message.max.bytes=3000"])
         try harness.createTopics(partitions: 1)
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         let day: Int64 = 86_400_000
@@ -177,6 +210,10 @@ struct DaemonEndToEndTests {
         #expect(reasons.sorted() == expected.sorted(), "dead letters: \(letters.map(\.headers))")
         #expect(letters.allSatisfy { $0.headers.contains("qanchor-source-topic=\(harness.prefix).events.") })
         #expect(letters.allSatisfy { $0.headers.contains("qanchor-source-offset=") && $0.headers.contains("qanchor-source-partition=0") })
+        let dropped = letters.filter { $0.headers.contains("qanchor-value-dropped=MSG_SIZE_TOO_LARGE") }
+        #expect(dropped.count == 1 && dropped.first?.value == nil && dropped.first?.headers.contains("qanchor-reason=text_too_long") == true,
+                "dead letters: \(letters.map(\.headers))")
+        #expect(letters.filter { $0.value == nil }.count == 1, "only the refused dead letter lost its value")
         let metrics = try await harness.metrics()
         #expect(metrics["qanchor_deadletter_total{reason=\"too_old\"}"] == 1)
         #expect(metrics["qanchor_events_total{modality=\"all\",outcome=\"stored\"}"] == 2)

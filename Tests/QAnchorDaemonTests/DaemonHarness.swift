@@ -17,7 +17,8 @@ final class DaemonHarness: @unchecked Sendable {
     private(set) var process: BackgroundProcess?
     private(set) var port: Int?
 
-    init(name: String) throws {
+    /// `kafkaProperties`: extra librdkafka `key=value` entries for the daemon's clients.
+    init(name: String, kafkaProperties: [String] = [], autoOffsetReset: String = "earliest") throws {
         bootstrap = try TestBroker.bootstrap
         prefix = uniqueName(name)
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("qanchor-\(prefix)")
@@ -29,7 +30,9 @@ final class DaemonHarness: @unchecked Sendable {
           bootstrap_servers: ["\(bootstrap)"]
           group_id: \(prefix)
           session_timeout_ms: 6000
+          auto_offset_reset: \(autoOffsetReset)
           statistics_interval_ms: 500
+          properties: [\(kafkaProperties.map { "\"\($0)\"" }.joined(separator: ", "))]
         topics:
           inputs:
         \(inputs)

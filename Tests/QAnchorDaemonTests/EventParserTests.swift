@@ -1,4 +1,6 @@
 import Foundation
+import QAnchorModel
+import QAnchorTestSupport
 import Testing
 @testable import QAnchorDaemon
 
@@ -66,6 +68,32 @@ struct EventParserTests {
             Issue.record("expected a rejection"); return
         }
         #expect(!r.detail.contains("4111"))
+    }
+
+    /// The daemon and `qanchor embed` read event fields with the same rules: on the tiny bundle's bad-lines file
+    /// (malformed JSON, BOMs, lone surrogates, fractional and huge times, booleans, wrong feature counts, …) a
+    /// line is accepted by one exactly when the other accepts it (window and id-length rules switched off).
+    @Test func sameFieldRulesAsTheModelParser() throws {
+        let root = TestBroker.repositoryRoot
+        let manifest = try BundleManifest.load(bundleDirectory: root.appendingPathComponent("testdata/models/tiny"))
+        let model = ModelEventParser(modalities: manifest.modalities)
+        let lenient = EventParser(windowDays: 1_000_000, skewMs: Int64.max / 4, maxTextBytes: 1 << 20, maxIDBytes: 1 << 20)
+        let data = try Data(contentsOf: root.appendingPathComponent("testdata/events/bad-lines.jsonl"))
+        var compared = 0
+        for raw in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true) {
+            let bytes = Array(raw)
+            guard let line = String(validating: bytes, as: UTF8.self),
+                  let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
+                  let name = object["modality"] as? String,
+                  let index = manifest.modalities.firstIndex(where: { $0.name == name }) else { continue }
+            let m = manifest.modalities[index]
+            let kind: EventParser.Kind = m.kind == .text ? .text : .tabular(featureCount: m.features ?? 0)
+            let daemon = lenient.parse(value: bytes, key: nil, modality: index, kind: kind, nowMs: now)
+            let embed = (try? model.parse(line)) != nil
+            #expect(((try? daemon.get()) != nil) == embed, "\(line)")
+            compared += 1
+        }
+        #expect(compared >= 10)
     }
 }
 

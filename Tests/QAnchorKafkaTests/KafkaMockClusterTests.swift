@@ -56,6 +56,46 @@ struct KafkaMockClusterTests {
         await recorder.finished()
     }
 
+    /// Starts every assigned partition at the first record at or after a time (what the daemon does to rebuild a
+    /// partition's window).
+    struct StartAtTime: KafkaRebalanceHandler {
+        let timestampMs: Int64
+        func startPositions(for partitions: [KafkaTopicPartition]) -> [KafkaTopicPartition: KafkaOffset] {
+            Dictionary(uniqueKeysWithValues: partitions.map { ($0, KafkaOffset.firstAtOrAfter(timestampMs: timestampMs)) })
+        }
+    }
+
+    /// With no record at or after the time, the partition starts at the end: only later records arrive. (Neither
+    /// test broker resolves a time inside the log — the mock answers "none" to every offsets-for-times query and
+    /// Tansu 0.6 answers 0 — so the lookup of a time between records is not exercised here.)
+    @Test func aPartitionStartedAtATimeAfterItsNewestRecordStartsAtTheEnd() async throws {
+        let cluster = try KafkaMockCluster(brokers: 1)
+        let topic = uniqueName("bytime")
+        try cluster.createTopic(topic, partitions: 1)
+        let hour: Int64 = 3_600_000
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let producer = try Self.producer(cluster)
+        for i in 0..<5 {
+            _ = try await producer.send(KafkaProducerRecord(topic: topic, key: "k", value: Array("old-\(i)".utf8),
+                                                            timestampMs: now - Int64(5 - i) * hour))
+        }
+        let consumer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(
+            client: Self.client(cluster), groupID: uniqueName("g")),
+            rebalanceHandler: StartAtTime(timestampMs: now - 1))
+        let recorder = EventRecorder(consumer)
+        try consumer.subscribe([topic])
+        #expect(await recorder.wait(timeout: .seconds(30)) { !$0.currentAssignment.isEmpty })
+        try await Task.sleep(for: .milliseconds(500))
+        for i in 0..<2 {
+            _ = try await producer.send(KafkaProducerRecord(topic: topic, key: "k", value: Array("new-\(i)".utf8)))
+        }
+        try await producer.close()
+        #expect(await recorder.wait(timeout: .seconds(30)) { $0.records.count >= 2 })
+        #expect(recorder.records.map(\.offset) == [5, 6])
+        await consumer.close()
+        await recorder.finished()
+    }
+
     @Test func sendFailsAndFlushTimesOutWhenTheBrokerIsDown() async throws {
         let cluster = try KafkaMockCluster(brokers: 1)
         let topic = uniqueName("down")

@@ -99,6 +99,33 @@ struct Qwen2GoldenCase {
         #expect(cosine > 0.999)
     }
 
+    /// Rows hidden from attention keep their positions: the state skips them (length) but counts them
+    /// (nextPosition), serialisation keeps that, and suffixes continue at the right position.
+    @Test func hiddenRowsKeepTheirPositionsThroughSerialisation() throws {
+        let g = try Qwen2GoldenCase.load("qwen2-tiny")
+        let d = g.decoder
+        let preamble = try d.prefill(try g.input(g.raw["preamble"]))
+        let user = try g.input((g.raw["users"] as? [Any])?.first)
+        let hidden: Set<Int> = [1, 2, user.count - 1]
+        let (state, _) = try d.prefill(user, after: preamble, outputPositions: [], hiding: hidden)
+        #expect(state.length == preamble.length + user.count - hidden.count)
+        #expect(state.nextPosition == preamble.length + user.count)
+        let suffix = DecoderSuffix(input: try g.input((g.raw["suffixes"] as? [Any])?.first))
+        let direct = try d.runSuffixes([suffix], after: state)[0]
+        let restored = try DecoderState(serialized: state.serialized(precision: .fp32))
+        #expect(restored.length == state.length && restored.nextPosition == state.nextPosition)
+        #expect(try d.runSuffixes([suffix], after: restored)[0] == direct)
+        // Hiding changes the result (the rows were visible before), and nothing hidden changes nothing.
+        let visible = try d.prefill(user, after: preamble)
+        #expect(try d.runSuffixes([suffix], after: visible)[0] != direct)
+        let none = try d.prefill(user, after: preamble, outputPositions: [], hiding: []).state
+        #expect(try d.runSuffixes([suffix], after: none)[0] == d.runSuffixes([suffix], after: visible)[0])
+        // A hidden row's output cannot be asked for.
+        #expect(throws: ModelInputError.hiddenOutputPosition(sequence: 0, position: 1)) {
+            try d.prefill(user, after: preamble, outputPositions: [1], hiding: hidden)
+        }
+    }
+
     @Test func rejectsMalformedStateBytes() throws {
         let d = try Qwen2Decoder(directory: EngineGolden.url("qwen2-tiny"))
         let bytes = try d.prefill(d.embed([.token(1), .token(2)])).serialized(precision: .fp16)

@@ -50,6 +50,27 @@ import Testing
         #expect(try store.userState(a)?.refresh?.version == 2)
     }
 
+    @Test func aRefreshReplacesTheUsersPublishedOutputs() async throws {
+        let dir = TemporaryDirectory()
+        let store = try Fixture.open(dir.url)
+        defer { store.close() }
+        let u = Fixture.user("u")
+        _ = try await store.ingest(IngestBatch(events: [Fixture.text(u, 0, "e1", at: Fixture.now)], nowMs: Fixture.now))
+        let first = try #require(try store.dirtyUsers(limit: 1).first)
+        _ = try await store.commitRefresh([refresh(first, outputs: ["risk": [1], "marketing": [2]])])
+        #expect(try store.publishedOutputs(u) == ["risk": [1], "marketing": [2]])
+        // A bundle without "marketing": only "risk" is served afterwards.
+        _ = try await store.markDirty([u], modalityMask: 1, nowMs: Fixture.now)
+        let second = try #require(try store.dirtyUsers(limit: 1).first)
+        _ = try await store.commitRefresh([refresh(second, version: 2, outputs: ["risk": [3]])])
+        #expect(try store.publishedOutputs(u) == ["risk": [3]])
+        // Emptied (tombstoned): nothing is served.
+        _ = try await store.markDirty([u], modalityMask: 1, nowMs: Fixture.now)
+        let third = try #require(try store.dirtyUsers(limit: 1).first)
+        _ = try await store.commitRefresh([refresh(third, version: 3)])
+        #expect(try store.publishedOutputs(u).isEmpty)
+    }
+
     @Test func dirtyUsersArePagedAndFilteredByPartition() async throws {
         let dir = TemporaryDirectory()
         let store = try Fixture.open(dir.url)

@@ -16,10 +16,11 @@ import SystemPackage
 /// | `kafka.assignment_strategy` | `range`/`cooperative-sticky`/`roundrobin` | `range` (keeps topics co-assigned) |
 /// | `kafka.auto_offset_reset` | `earliest`/`latest` | `earliest` |
 /// | `kafka.statistics_interval_ms` | int (0 = off) | 10000 |
-/// | `kafka.properties` | [`key=value`] librdkafka properties (secret) | none |
+/// | `kafka.properties` | [`key=value`] librdkafka properties (secret; as one string — env — entries are split at newlines and at commas followed by `name=`, so values may contain commas) | none |
 /// | `topics.inputs.<modality>` | string | `qanchor.events.<modality>` |
 /// | `topics.dead_letter` | string | `qanchor.deadletter` |
 /// | `topics.output_template` | string with `{scenario}` | `qanchor.embeddings.{scenario}` |
+/// | `topics.replication_factor` | int (-1 = broker default) for topics qanchor creates | -1 |
 /// | `model.bundle` | path | required |
 /// | `model.threads` | int (0 = cores) | 0 |
 /// | `store.path` | path | required |
@@ -76,7 +77,7 @@ extension DaemonConfiguration {
         c.kafka.assignmentStrategy = typed.string("kafka.assignment_strategy") ?? c.kafka.assignmentStrategy
         c.kafka.autoOffsetReset = typed.string("kafka.auto_offset_reset") ?? c.kafka.autoOffsetReset
         c.kafka.statisticsIntervalMs = typed.int("kafka.statistics_interval_ms") ?? c.kafka.statisticsIntervalMs
-        for entry in typed.strings("kafka.properties", secret: true) ?? [] {
+        for entry in typed.propertyList("kafka.properties") ?? [] {
             guard let eq = entry.firstIndex(of: "="), eq != entry.startIndex else {
                 typed.problems.append(ConfigurationError(key: "kafka.properties",
                                                          problem: "entries must be key=value (an entry has no '=')"))
@@ -91,6 +92,7 @@ extension DaemonConfiguration {
         }
         c.topics.deadLetter = typed.string("topics.dead_letter") ?? c.topics.deadLetter
         c.topics.outputTemplate = typed.string("topics.output_template") ?? c.topics.outputTemplate
+        if let factor = typed.int("topics.replication_factor") { c.topics.replicationFactor = Int32(clamping: factor) }
 
         c.model.bundle = typed.string("model.bundle") ?? c.model.bundle
         c.model.threads = typed.int("model.threads") ?? c.model.threads
@@ -153,6 +155,13 @@ private struct TypedReader {
         return nil
     }
 
+    /// A list of `key=value` entries: a YAML list as it is, or one string (e.g. `QANCHOR_KAFKA_PROPERTIES`) split
+    /// by `splitPropertyList`. Values are secret.
+    mutating func propertyList(_ key: String) -> [String]? {
+        if let single = reader.string(forKey: ConfigKey(key), isSecret: true) { return splitPropertyList(single) }
+        return reader.stringArray(forKey: ConfigKey(key), isSecret: true)
+    }
+
     mutating func int(_ key: String) -> Int? {
         if let value = reader.int(forKey: ConfigKey(key)) { return value }
         if let raw = reader.string(forKey: ConfigKey(key)) {
@@ -173,4 +182,32 @@ private struct TypedReader {
         }
         return nil
     }
+}
+
+/// Splits `a=1,b=x,y\nc=2` into `["a=1", "b=x,y", "c=2"]`: entries end at a newline, or at a comma followed by
+/// (optional spaces and) a property name and `=`. Values with commas (`ssl.cipher.suites=A,B`,
+/// `bootstrap.servers=h1:9092,h2:9092`) therefore stay whole. Empty entries are dropped.
+func splitPropertyList(_ text: String) -> [String] {
+    var entries: [String] = []
+    for line in text.split(whereSeparator: \.isNewline) {
+        var current = ""
+        var rest = Substring(line)
+        while let comma = rest.firstIndex(of: ",") {
+            current += rest[..<comma]
+            let after = rest[rest.index(after: comma)...]
+            let trimmed = after.drop { $0 == " " || $0 == "\t" }
+            let name = trimmed.prefix { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }
+            if !name.isEmpty, trimmed.dropFirst(name.count).first == "=" {
+                entries.append(current)
+                current = ""
+                rest = trimmed
+            } else {
+                current += ","
+                rest = after
+            }
+        }
+        current += rest
+        entries.append(current)
+    }
+    return entries.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
 }

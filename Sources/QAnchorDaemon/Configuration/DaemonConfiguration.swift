@@ -1,4 +1,5 @@
 import Foundation
+import QAnchorKafka
 
 /// Everything `qanchor serve` is configured with. A `Sendable` value type; every member has a default except the
 /// model bundle and the store directory. Read it with `DaemonConfiguration(reader:)` (YAML file + `QANCHOR_*`
@@ -40,7 +41,22 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var deadLetter = "qanchor.deadletter"
         /// Output topic per scenario; `{scenario}` is replaced by the scenario id.
         public var outputTemplate = "qanchor.embeddings.{scenario}"
+        /// Replication of the topics qanchor creates; -1 = the broker's `default.replication.factor`.
+        public var replicationFactor: Int32 = -1
         public init() {}
+
+        /// The topics qanchor creates when missing: output topics compacted (the latest record per user is the
+        /// state; tombstones remove emptied users), the dead-letter topic (and inputs, for tools) with the broker's
+        /// default cleanup policy; all with `partitions` partitions and `replicationFactor`.
+        public func specifications(modalities: [String], scenarios: [String], partitions: Int32,
+                                   includeInputs: Bool) -> [KafkaTopicSpecification] {
+            let plain = (includeInputs ? modalities.map { input(for: $0) } : []) + [deadLetter]
+            return plain.map { KafkaTopicSpecification(name: $0, partitions: partitions, replicationFactor: replicationFactor) }
+                + scenarios.map {
+                    KafkaTopicSpecification(name: output(for: $0), partitions: partitions, replicationFactor: replicationFactor,
+                                            configs: ["cleanup.policy": "compact"])
+                }
+        }
 
         public func input(for modality: String) -> String { inputs[modality] ?? "qanchor.events.\(modality)" }
         public func output(for scenario: String) -> String {
@@ -178,6 +194,8 @@ extension DaemonConfiguration {
         check(store.mapSizeMB > 0, "store.map_size_mb", "must be > 0")
         check(topics.outputTemplate.contains("{scenario}"), "topics.output_template", "must contain {scenario}")
         check(!topics.deadLetter.isEmpty, "topics.dead_letter", "must not be empty")
+        check(topics.replicationFactor == -1 || topics.replicationFactor >= 1, "topics.replication_factor",
+              "must be -1 (broker default) or at least 1")
         check(ingest.batchSize > 0, "ingest.batch_size", "must be > 0")
         check(ingest.resumeBelow < ingest.pauseAbove, "ingest.resume_below", "must be < ingest.pause_above")
         check(ingest.maxTextBytes > 0, "ingest.max_text_bytes", "must be > 0")

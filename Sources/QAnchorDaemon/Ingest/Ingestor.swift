@@ -25,7 +25,8 @@ public final class Ingestor: Sendable {
     let parser: EventParser
     let store: EventStore
     let executor: ModelExecutor
-    let producer: KafkaProducer
+    /// Where dead letters go; nil: they are only counted (a replay that must not repeat the live daemon's).
+    let producer: KafkaProducer?
     let deadLetterTopic: String
     let metrics: DaemonMetrics
     let logger: Logger
@@ -33,7 +34,7 @@ public final class Ingestor: Sendable {
     let encodeBatch = 64
 
     public init(routes: [String: Route], parser: EventParser, store: EventStore, executor: ModelExecutor,
-                producer: KafkaProducer, deadLetterTopic: String, metrics: DaemonMetrics, logger: Logger) {
+                producer: KafkaProducer?, deadLetterTopic: String, metrics: DaemonMetrics, logger: Logger) {
         self.routes = routes
         self.parser = parser
         self.store = store
@@ -48,6 +49,8 @@ public final class Ingestor: Sendable {
     public struct Summary: Sendable, Equatable {
         public var records = 0
         public var rejected = 0
+        /// Rejected records by reason code.
+        public var rejections: [String: Int] = [:]
         public var encoded = 0
         public var cacheHits = 0
         public var store = IngestResult()
@@ -55,7 +58,9 @@ public final class Ingestor: Sendable {
         public var offsets: [KafkaTopicPartition: Int64] = [:]
     }
 
-    public func ingest(_ records: [KafkaConsumerRecord], nowMs: Int64) async throws -> Summary {
+    /// Validates, encodes and stores one batch. With `writeOffsets: false` (replay) the store's source offsets are
+    /// left as they are: events are deduplicated, so re-reading a range changes only what was missing.
+    public func ingest(_ records: [KafkaConsumerRecord], nowMs: Int64, writeOffsets: Bool = true) async throws -> Summary {
         var summary = Summary()
         summary.records = records.count
         var valid: [(record: KafkaConsumerRecord, event: InputEvent)] = []
@@ -70,7 +75,9 @@ public final class Ingestor: Sendable {
                 continue
             }
             switch parser.parse(value: record.value, key: record.key, modality: route.modality, kind: route.kind, nowMs: nowMs) {
-            case .success(let event): valid.append((record, event))
+            case .success(let event):
+                valid.append((record, event))
+                if record.key?.isEmpty ?? true { metrics.unkeyedRecords.increment() }
             case .failure(let rejection):
                 letters.append(DeadLetter(source: record, rejection: rejection, rejectedAtMs: nowMs))
                 metrics.events(modality: route.name, outcome: "rejected").increment()
@@ -78,6 +85,7 @@ public final class Ingestor: Sendable {
         }
         try await sendDeadLetters(letters)
         summary.rejected = letters.count
+        for letter in letters { summary.rejections[letter.rejection.code.rawValue, default: 0] += 1 }
 
         // Vectors for text events: content cache first, then the encoder for what is missing.
         var vectors: [Int: [String: [Float]]] = [:]  // modality → hash hex → h
@@ -130,7 +138,8 @@ public final class Ingestor: Sendable {
                                       timestampMs: event.timestampMs, content: content))
             if let route = routes[record.topic] { metrics.events(modality: route.name, outcome: "accepted").increment() }
         }
-        let offsets = summary.offsets.map { SourceOffset(topic: $0.key.topic, partition: $0.key.partition, nextOffset: $0.value) }
+        let offsets = writeOffsets
+            ? summary.offsets.map { SourceOffset(topic: $0.key.topic, partition: $0.key.partition, nextOffset: $0.value) } : []
         let began = ContinuousClock.now
         summary.store = try await store.ingest(IngestBatch(events: events, offsets: offsets, cacheEntries: cacheEntries, nowMs: nowMs))
         metrics.latency("ingest_commit").record(ContinuousClock.now - began)
@@ -151,10 +160,26 @@ public final class Ingestor: Sendable {
     /// store commit that moves the offsets past them).
     private func sendDeadLetters(_ letters: [DeadLetter]) async throws {
         guard !letters.isEmpty else { return }
-        let producer = self.producer, topic = deadLetterTopic
+        guard let producer = self.producer else {
+            for letter in letters { metrics.deadLetters(reason: letter.rejection.code.rawValue).increment() }
+            return
+        }
+        let topic = deadLetterTopic, logger = self.logger
         try await withThrowingTaskGroup(of: Void.self) { group in
             for letter in letters {
-                group.addTask { try await producer.send(letter.record(topic: topic)) }
+                group.addTask {
+                    do {
+                        try await producer.send(letter.record(topic: topic))
+                    } catch let error as KafkaError where DeadLetter.isRefusedForContent(error) {
+                        // A permanent refusal of this record (e.g. larger than message.max.bytes): keep the rejection
+                        // and where it came from, drop the value. Other errors (authorization, broker down) stop ingest.
+                        logger.warning("dead letter refused; sending it without the value", metadata: [
+                            "topic": "\(letter.source.topic)", "partition": "\(letter.source.partition)",
+                            "offset": "\(letter.source.offset)", "error": "\(error.code.name)",
+                        ])
+                        try await producer.send(letter.recordWithoutValue(topic: topic, dropped: error.code))
+                    }
+                }
             }
             try await group.waitForAll()
         }

@@ -1,15 +1,21 @@
+import Foundation
 import Logging
 import QAnchorKafka
 import QAnchorStore
 
 /// Starts each newly assigned partition at the offset the store holds for it (written in the same transaction as
-/// the events it covers), or at the configured reset policy when the store has none — never at the group's
-/// committed offset, which is advisory (a partition with no local state must be rebuilt from the log).
+/// the events it covers), or, when the store has none, by the reset policy — never at the group's committed
+/// offset, which is advisory (a partition with no local state must be rebuilt from the log). "earliest" rebuilds
+/// the window: it starts at the first record produced at or after now − window (older records could only be
+/// rejected as too old); "latest" starts at the end.
 ///
-/// Threading: called on the consumer's poll thread; one short LMDB read per rebalance.
+/// Threading: called on the consumer's poll thread; one short LMDB read (and, when rebuilding, one broker
+/// offsets-for-times request) per rebalance.
 struct StoredOffsetsRebalanceHandler: KafkaRebalanceHandler {
     let store: EventStore
     let resetToEarliest: Bool
+    /// The event window: how far back a rebuild reads.
+    let windowMs: Int64
     let logger: Logger
 
     func startPositions(for partitions: [KafkaTopicPartition]) -> [KafkaTopicPartition: KafkaOffset] {
@@ -20,9 +26,10 @@ struct StoredOffsetsRebalanceHandler: KafkaRebalanceHandler {
         }
         var byPartition: [KafkaTopicPartition: Int64] = [:]
         for offset in stored { byPartition[KafkaTopicPartition(offset.topic, offset.partition)] = offset.nextOffset }
+        let rebuildFrom = Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) - windowMs
         var out: [KafkaTopicPartition: KafkaOffset] = [:]
         for tp in partitions {
-            out[tp] = byPartition[tp].map { .exactly($0) } ?? (resetToEarliest ? .beginning : .end)
+            out[tp] = byPartition[tp].map { .exactly($0) } ?? (resetToEarliest ? .firstAtOrAfter(timestampMs: rebuildFrom) : .end)
         }
         return out
     }

@@ -14,78 +14,107 @@ public final class DaemonMetrics: Sendable {
 
     public init() {}
 
+    /// A metric's full name (`qanchor_…`, unchanged from earlier releases: dashboards and alerts use it) and help.
+    private static func descriptor(_ fullName: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: fullName, unitName: "", helpText: help)
+    }
+
     /// Input records by modality and outcome: `stored`, `duplicate`, `outside_window`, `superseded`, `rejected`.
     public func events(modality: String, outcome: String) -> Counter {
-        registry.makeCounter(name: "qanchor_events_total", labels: [("modality", modality), ("outcome", outcome)],
-                             help: "Input records by modality and outcome.")
+        registry.makeCounter(descriptor: Self.descriptor("qanchor_events_total",
+                                                         "Input records by modality and outcome."),
+                             labels: [("modality", modality), ("outcome", outcome)])
     }
 
     /// Records sent to the dead-letter topic, by reason code.
     public func deadLetters(reason: String) -> Counter {
-        registry.makeCounter(name: "qanchor_deadletter_total", labels: [("reason", reason)],
-                             help: "Rejected input records sent to the dead-letter topic, by reason.")
+        registry.makeCounter(descriptor: Self.descriptor("qanchor_deadletter_total",
+                                                         "Rejected input records sent to the dead-letter topic, by reason."),
+                             labels: [("reason", reason)])
     }
 
     /// Content-cache lookups: `hit` (vector reused) or `miss` (text encoded).
     public func contentCache(_ result: String) -> Counter {
-        registry.makeCounter(name: "qanchor_content_cache_lookups_total", labels: [("result", result)],
-                             help: "Event-text lookups in the content cache.")
+        registry.makeCounter(descriptor: Self.descriptor("qanchor_content_cache_lookups_total",
+                                                         "Event-text lookups in the content cache."),
+                             labels: [("result", result)])
     }
 
     /// Texts run through an encoder.
     public var textsEncoded: Counter {
-        registry.makeCounter(name: "qanchor_texts_encoded_total", help: "Event texts run through a BERT encoder.")
+        registry.makeCounter(descriptor: Self.descriptor("qanchor_texts_encoded_total",
+                                                         "Event texts run through a BERT encoder."))
     }
 
     /// Latency of a stage: `encode`, `ingest_commit`, `prefill`, `suffixes`, `publish`.
     public func latency(_ stage: String) -> DurationHistogram {
-        registry.makeDurationHistogram(name: "qanchor_stage_seconds", labels: [("stage", stage)],
-                                       buckets: Self.latencyBuckets, help: "Latency of a pipeline stage.")
+        registry.makeDurationHistogram(descriptor: Self.descriptor("qanchor_stage_seconds",
+                                                                   "Latency of a pipeline stage."),
+                                       labels: [("stage", stage)],
+                                       buckets: Self.latencyBuckets)
     }
 
     /// Users refreshed, by outcome: `published`, `failed`, `emptied` (no events left: tombstones).
     public func refreshedUsers(_ outcome: String) -> Counter {
-        registry.makeCounter(name: "qanchor_refresh_users_total", labels: [("outcome", outcome)],
-                             help: "Users refreshed, by outcome.")
+        registry.makeCounter(descriptor: Self.descriptor("qanchor_refresh_users_total", "Users refreshed, by outcome."),
+                             labels: [("outcome", outcome)])
     }
 
     /// Output records acknowledged by the broker, by scenario.
     public func published(scenario: String) -> Counter {
-        registry.makeCounter(name: "qanchor_records_published_total", labels: [("scenario", scenario)],
-                             help: "Embedding records acknowledged by the broker.")
+        registry.makeCounter(descriptor: Self.descriptor("qanchor_records_published_total",
+                                                         "Embedding records acknowledged by the broker."),
+                             labels: [("scenario", scenario)])
     }
 
     public var refreshRunning: Gauge {
-        registry.makeGauge(name: "qanchor_refresh_running", help: "1 while a refresh runs.")
+        registry.makeGauge(descriptor: Self.descriptor("qanchor_refresh_running", "1 while a refresh runs."))
     }
 
     public var refreshProgress: Gauge {
-        registry.makeGauge(name: "qanchor_refresh_users_done", help: "Users done in the running (or last) refresh.")
+        registry.makeGauge(descriptor: Self.descriptor("qanchor_refresh_users_done",
+                                                       "Users done in the running (or last) refresh."))
     }
 
     public var refreshLastCompleted: Gauge {
-        registry.makeGauge(name: "qanchor_refresh_last_completed_seconds", help: "Unix time of the last completed refresh.")
+        registry.makeGauge(descriptor: Self.descriptor("qanchor_refresh_last_completed_seconds",
+                                                       "Unix time of the last completed refresh."))
     }
 
     public var dirtyUsers: Gauge {
-        registry.makeGauge(name: "qanchor_dirty_users", help: "Users waiting for a refresh (assigned partitions).")
+        registry.makeGauge(descriptor: Self.descriptor("qanchor_dirty_users",
+                                                       "Users waiting for a refresh (assigned partitions)."))
     }
 
     public func consumerLag(topic: String, partition: Int32) -> Gauge {
-        registry.makeGauge(name: "qanchor_consumer_lag", labels: [("topic", topic), ("partition", String(partition))],
-                           help: "Records between the consumer position and the high watermark.")
+        registry.makeGauge(descriptor: Self.descriptor("qanchor_consumer_lag",
+                                                       "Records between the consumer position and the high watermark."),
+                           labels: [("topic", topic), ("partition", String(partition))])
     }
 
     public var storeMapUsed: Gauge {
-        registry.makeGauge(name: "qanchor_store_map_used_bytes", help: "LMDB map bytes in use.")
+        registry.makeGauge(descriptor: Self.descriptor("qanchor_store_map_used_bytes", "LMDB map bytes in use."))
     }
 
     public var storeMapSize: Gauge {
-        registry.makeGauge(name: "qanchor_store_map_size_bytes", help: "LMDB map size.")
+        registry.makeGauge(descriptor: Self.descriptor("qanchor_store_map_size_bytes", "LMDB map size."))
+    }
+
+    /// Accepted records without a key: the producer's partitioner may spread such a user over partitions, and the
+    /// state is per (partition, user), so the user's events would be split between states.
+    public var unkeyedRecords: Counter {
+        registry.makeCounter(descriptor: Self.descriptor("qanchor_unkeyed_records_total",
+                                                         "Accepted input records without a key (user state may split)."))
+    }
+
+    /// Records dropped because their partition was revoked before they were processed (the new owner reads them).
+    public var revokedRecordsSkipped: Counter {
+        registry.makeCounter(descriptor: Self.descriptor("qanchor_revoked_records_skipped_total",
+                                                         "Fetched records of partitions revoked before processing."))
     }
 
     public var ready: Gauge {
-        registry.makeGauge(name: "qanchor_ready", help: "1 when assigned and caught up.")
+        registry.makeGauge(descriptor: Self.descriptor("qanchor_ready", "1 when assigned and caught up."))
     }
 
     /// The Prometheus text exposition of every metric.

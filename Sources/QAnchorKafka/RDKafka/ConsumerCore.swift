@@ -11,6 +11,8 @@ final class ConsumerCore: RDKafkaEventSink, @unchecked Sendable {
     struct Flow {
         /// Records handed to the stream and not yet taken by the reader.
         var backlog = 0
+        /// Records handed to the stream since the start (monotonic).
+        var handedOver = 0
         /// Whether flow control currently holds every assigned partition.
         var heldByFlowControl = false
         /// Partitions the application paused (kept paused when flow control lets go).
@@ -112,7 +114,10 @@ final class ConsumerCore: RDKafkaEventSink, @unchecked Sendable {
         guard !pendingRecords.isEmpty else { return }
         let batch = pendingRecords
         pendingRecords.removeAll(keepingCapacity: true)
-        flow.withLock { $0.backlog += batch.count }
+        flow.withLock {
+            $0.backlog += batch.count
+            $0.handedOver += batch.count
+        }
         continuation.yield(.records(batch))
     }
 
@@ -170,7 +175,11 @@ final class ConsumerCore: RDKafkaEventSink, @unchecked Sendable {
         let tps = list.topicPartitions
         switch err {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
-            let chosen = handler?.startPositions(for: tps) ?? [:]
+            var chosen = handler?.startPositions(for: tps) ?? [:]
+            let byTime = chosen.compactMapValues { offset -> Int64? in
+                if case .firstAtOrAfter(let timestampMs) = offset { return timestampMs } else { return nil }
+            }
+            if !byTime.isEmpty { chosen.merge(resolve(byTime)) { $1 } }
             var positions: [KafkaTopicPartition: KafkaOffset] = [:]
             for (index, tp) in tps.enumerated() {
                 let position = chosen[tp] ?? .committed
@@ -249,6 +258,31 @@ final class ConsumerCore: RDKafkaEventSink, @unchecked Sendable {
     override func error(_ error: KafkaError) {
         super.error(error)
         continuation.yield(.error(error))
+    }
+
+    /// Looks up the first offset at or after each time (a blocking broker request on the poll thread, at most
+    /// 10 s, inside the rebalance). No such record: `.end`; a failed lookup: `.beginning` (logged).
+    private func resolve(_ times: [KafkaTopicPartition: Int64]) -> [KafkaTopicPartition: KafkaOffset] {
+        let list = RDKafkaTopicPartitionList(times)
+        let err = rd_kafka_offsets_for_times(kafka, list.pointer, 10_000)
+        var out: [KafkaTopicPartition: KafkaOffset] = [:]
+        if err.rawValue != 0 {
+            logger.warning("offsets for times failed; starting at the beginning",
+                           metadata: ["error": "\(KafkaError(err, context: "offsets for times"))"])
+            for tp in times.keys { out[tp] = .beginning }
+            return out
+        }
+        for element in list.elements {
+            if element.error.rawValue != 0 {
+                logger.warning("offset for time failed; starting at the beginning", metadata: [
+                    "partition": "\(element.topicPartition)",
+                    "error": "\(KafkaError(element.error, context: "offsets for times"))"])
+                out[element.topicPartition] = .beginning
+            } else {
+                out[element.topicPartition] = element.offset >= 0 ? .exactly(element.offset) : .end
+            }
+        }
+        return out
     }
 
     // MARK: Application calls (any thread)

@@ -2,10 +2,8 @@ import Foundation
 
 /// Parses JSON lines in the model's input format (DESIGN §4 plus `"modality"`) against a manifest's modalities.
 ///
-/// A line is a JSON object with `modality` (a modality of the manifest), `event_id` and `user_id` (non-empty
-/// strings), `ts` (epoch milliseconds as an integral JSON number, or an RFC 3339 string) and, for a text modality,
-/// `text` (a string, may be empty) or, for a tabular one, `features` (exactly F numbers, finite as fp32; booleans
-/// are not numbers). Other keys are ignored. The same rules as `parse_event_line` in `ops/model/qanchor_reference.py`.
+/// A line is a JSON object with `modality` (a modality of the manifest) and the event's fields as ``EventFields``
+/// reads them (the same rules as the daemon and as `parse_event_line` in `ops/model/qanchor_reference.py`).
 /// Immutable: safe to share between threads.
 public struct ModelEventParser: Sendable {
     /// A line that could not be parsed: its 1-based number and why.
@@ -24,53 +22,50 @@ public struct ModelEventParser: Sendable {
 
     /// Parses one line (without its newline). A key given twice counts with its first value. A byte-order mark
     /// is not JSON: ``parseLines(_:)`` strips one at the start of a file, anywhere else the line is malformed.
+    /// Field rules: ``EventFields``.
     public func parse(_ line: some StringProtocol) throws(ModelEventParseError) -> ModelEvent {
-        guard !line.hasPrefix("\u{FEFF}") else { throw ModelEventParseError(field: nil, reason: "malformed JSON (byte-order mark)") }
-        let value: JSONLineValue
+        let fields: EventFields
+        do { fields = try EventFields(json: Array(line.utf8)) } catch { throw Self.error(error, fields: nil, modality: nil) }
+        guard let name = fields.string("modality"), let modality = modalities[name] else {
+            throw ModelEventParseError(field: "modality", reason: "unknown modality \(fields.summary("modality") ?? "(missing)")")
+        }
         do {
-            value = try JSONDecoder().decode(JSONLineValue.self, from: Data(line.utf8))
+            let eventID = try fields.identifier("event_id")
+            let userID = try fields.identifier("user_id")
+            let ts = try fields.timestamp()
+            switch modality.kind {
+            case .text:
+                return ModelEvent(modality: name, eventID: eventID, userID: userID, timestampMs: ts, payload: .text(try fields.text()))
+            case .tabular:
+                let features = try fields.features(count: modality.features ?? 0)
+                return ModelEvent(modality: name, eventID: eventID, userID: userID, timestampMs: ts, payload: .features(features))
+            }
         } catch {
-            throw ModelEventParseError(field: nil, reason: "malformed JSON")
+            throw Self.error(error, fields: fields, modality: modality)
         }
-        guard case let .object(object) = value else { throw ModelEventParseError(field: nil, reason: "expected a JSON object") }
-        guard case let .string(name)? = object["modality"], let modality = modalities[name] else {
-            throw ModelEventParseError(field: "modality", reason: "unknown modality \(object["modality"]?.summary ?? "(missing)")")
-        }
-        func nonEmptyString(_ key: String) throws(ModelEventParseError) -> String {
-            guard case let .string(s)? = object[key], !s.isEmpty else {
-                throw ModelEventParseError(field: key, reason: "expected a non-empty string")
+    }
+
+    /// A field problem worded as the reference words it.
+    private static func error(_ problem: EventFieldProblem, fields: EventFields?, modality: BundleModality?) -> ModelEventParseError {
+        switch problem {
+        case .malformedJSON(let detail):
+            return ModelEventParseError(field: nil, reason: detail.map { "malformed JSON (\($0))" } ?? "malformed JSON")
+        case .notAnObject:
+            return ModelEventParseError(field: nil, reason: "expected a JSON object")
+        case .missing(let field), .empty(let field), .wrongType(let field, _):
+            switch field {
+            case "ts":
+                return ModelEventParseError(field: field, reason: "expected epoch milliseconds or an RFC 3339 time, found "
+                                            + (fields?.summary("ts") ?? "nothing"))
+            case "text": return ModelEventParseError(field: field, reason: "expected a string")
+            case "features":
+                return ModelEventParseError(field: field, reason: "expected an array of \(modality?.features ?? 0) numbers")
+            default: return ModelEventParseError(field: field, reason: "expected a non-empty string")
             }
-            return s
-        }
-        let eventID = try nonEmptyString("event_id")
-        let userID = try nonEmptyString("user_id")
-        let ts: Int64?
-        switch object["ts"] {
-        case let .string(s)?: ts = RFC3339Timestamp.milliseconds(s)
-        case let other?: ts = other.exactInteger
-        case nil: ts = nil
-        }
-        guard let ts else {
-            throw ModelEventParseError(field: "ts", reason: "expected epoch milliseconds or an RFC 3339 time, found \(object["ts"]?.summary ?? "nothing")")
-        }
-        switch modality.kind {
-        case .text:
-            guard case let .string(text)? = object["text"] else { throw ModelEventParseError(field: "text", reason: "expected a string") }
-            return ModelEvent(modality: name, eventID: eventID, userID: userID, timestampMs: ts, payload: .text(text))
-        case .tabular:
-            let count = modality.features ?? 0
-            guard case let .array(items)? = object["features"], items.count == count else {
-                throw ModelEventParseError(field: "features", reason: "expected an array of \(count) numbers")
-            }
-            var features: [Float] = []
-            features.reserveCapacity(count)
-            for item in items {
-                guard let v = item.finiteNumber, Float(v).isFinite else {
-                    throw ModelEventParseError(field: "features", reason: "expected finite numbers (in float32 range)")
-                }
-                features.append(Float(v))
-            }
-            return ModelEvent(modality: name, eventID: eventID, userID: userID, timestampMs: ts, payload: .features(features))
+        case .featureCount(_, let expected):
+            return ModelEventParseError(field: "features", reason: "expected an array of \(expected) numbers")
+        case .nonNumericFeature, .nonFiniteFeature:
+            return ModelEventParseError(field: "features", reason: "expected finite numbers (in float32 range)")
         }
     }
 

@@ -12,6 +12,8 @@ public enum ModelInputError: Error, Sendable, Equatable, CustomStringConvertible
     case outputPositionOutOfRange(sequence: Int, position: Int, length: Int)
     /// A decoder state was made by a model of another shape.
     case stateMismatch(detail: String)
+    /// A hidden-state output was requested at a row hidden from attention (it is never computed).
+    case hiddenOutputPosition(sequence: Int, position: Int)
     /// Serialised decoder state bytes are malformed.
     case badStateBytes(detail: String)
 
@@ -23,6 +25,7 @@ public enum ModelInputError: Error, Sendable, Equatable, CustomStringConvertible
         case let .vectorWidth(s, p, e, f): "sequence \(s), position \(p): vector has \(f) values, expected \(e)"
         case let .outputPositionOutOfRange(s, p, n): "sequence \(s): output position \(p) outside [0, \(n))"
         case let .stateMismatch(detail): "decoder state does not fit this model: \(detail)"
+        case let .hiddenOutputPosition(s, p): "sequence \(s): output position \(p) is hidden from attention"
         case let .badStateBytes(detail): "malformed decoder state bytes: \(detail)"
         }
     }

@@ -54,6 +54,15 @@ struct PrefixLayout: Sendable {
         items[..<preambleLength].map { if case .token(let id) = $0 { return .token(id) } else { return .token(0) } }
     }
 
+    /// Rows of ``userPart(_:modelWidth:)`` that are padding: slots at or after a modality's count of real events.
+    func paddingRows(_ tokens: UserTokens) -> Set<Int> {
+        var rows: Set<Int> = []
+        for (row, item) in items[preambleLength...].enumerated() {
+            if case .event(let modality, let slot) = item, slot >= tokens.valid[modality] ?? 0 { rows.insert(row) }
+        }
+        return rows
+    }
+
     /// The user-dependent rest of the prefix (after the preamble) as decoder input items.
     func userPart(_ tokens: UserTokens, modelWidth d: Int) -> [DecoderInputItem] {
         items[preambleLength...].map { item in

@@ -70,9 +70,6 @@ public final class QAnchorEmbedder: Sendable {
             throw .bundle(file: manifestPath, problem: widths.isEmpty ? "no text modality (an encoder width is needed)"
                           : "the encoders have different widths \(widths.sorted()); the shared adapters need one")
         }
-        guard manifest.paddingVisible else {
-            throw .bundle(file: manifestPath, problem: "padding_visible=false is not supported by this engine yet (the authors' code keeps padding visible)")
-        }
         do { fingerprint = try BundleFingerprint(bundleDirectory: bundle, manifest: manifest).value } catch {
             throw .manifest(error)
         }
@@ -136,10 +133,12 @@ public final class QAnchorEmbedder: Sendable {
     public func prefix(for history: UserHistory) throws(QAnchorModelError) -> UserPrefix {
         let tokens = try userEncoder.encode(history)
         let items = layout.userPart(tokens, modelWidth: modelWidth)
+        // `padding_visible: false`: the padding slots are masked out of attention (they keep their positions).
+        let hidden = manifest.paddingVisible ? [] : layout.paddingRows(tokens)
         do {
             let parent = try preamble()
             let input = try decoder.embed(items)
-            let state = try decoder.prefill(input, after: parent)
+            let state = try decoder.prefill(input, after: parent, outputPositions: [], hiding: hidden).state
             return UserPrefix(state: state, summaryTokens: tokens.summary)
         } catch let error as QAnchorModelError {
             throw error

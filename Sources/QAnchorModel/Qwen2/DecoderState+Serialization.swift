@@ -14,13 +14,14 @@ extension DecoderState {
     private static let headerBytes = 32
 
     /// The state as bytes: a 32-byte little-endian header (magic, version, precision, layers, kvHeads, headDim, length,
-    /// reserved) followed by the K/V values in the in-memory layout, fp16 or fp32.
+    /// positions left out = `nextPosition − length`, 0 for most states) followed by the K/V values in the in-memory
+    /// layout, fp16 or fp32.
     public func serialized(precision: DecoderStatePrecision) -> Data {
         let n = storage.count
         var data = Data(count: Self.headerBytes + n * (precision == .fp16 ? 2 : 4))
         data.withUnsafeMutableBytes { raw in
             let header = [Self.magic, Self.version, precision.rawValue, UInt32(layers), UInt32(kvHeads), UInt32(headDim),
-                          UInt32(length), 0]
+                          UInt32(length), UInt32(nextPosition - length)]
             for (i, v) in header.enumerated() { raw.storeBytes(of: v.littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
             let body = raw.baseAddress! + Self.headerBytes
             switch precision {
@@ -51,7 +52,7 @@ extension DecoderState {
         guard !overflow, data.count - Self.headerBytes == count * elementBytes else {
             throw bad("body has \(data.count - Self.headerBytes) bytes, header implies \(count) values × \(elementBytes)")
         }
-        self.init(length: length, layers: layers, kvHeads: kvHeads, headDim: headDim)
+        self.init(length: length, layers: layers, kvHeads: kvHeads, headDim: headDim, nextPosition: length + Int(header[7]))
         data.withUnsafeBytes { raw in
             let body = raw.baseAddress! + Self.headerBytes
             switch precision {

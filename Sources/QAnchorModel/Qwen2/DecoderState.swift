@@ -7,8 +7,11 @@
 ///
 /// Threading: immutable, `Sendable`.
 public final class DecoderState: @unchecked Sendable {
-    /// Number of cached positions.
+    /// Number of cached positions (K/V rows).
     public let length: Int
+    /// The position the next input row gets: `length` plus the positions left out of the cache (rows hidden from
+    /// attention keep their positions but have no K/V row, see ``Qwen2Decoder/prefill(_:after:outputPositions:hiding:)``).
+    public let nextPosition: Int
     /// Number of layers.
     public let layers: Int
     /// Key/value heads per layer.
@@ -23,8 +26,9 @@ public final class DecoderState: @unchecked Sendable {
     /// Bytes held in memory (fp32).
     public var byteCount: Int { storage.count * 4 }
 
-    init(length: Int, layers: Int, kvHeads: Int, headDim: Int) {
+    init(length: Int, layers: Int, kvHeads: Int, headDim: Int, nextPosition: Int? = nil) {
         self.length = length
+        self.nextPosition = nextPosition ?? length
         self.layers = layers
         self.kvHeads = kvHeads
         self.headDim = headDim

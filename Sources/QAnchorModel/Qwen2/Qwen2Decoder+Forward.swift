@@ -12,6 +12,8 @@ struct ForwardPlan {
     let pastValues: (Int) -> UnsafePointer<Float>
     /// Packed rows whose final-norm hidden state is wanted.
     let outputRows: [Int]
+    /// Per packed row, its position minus `past.nextPosition`; nil = its index within its run (contiguous runs).
+    var positionOffsets: [Int]? = nil
 }
 
 extension Qwen2Decoder {
@@ -37,8 +39,9 @@ extension Qwen2Decoder {
         let sizes = AttentionScratch.floats(rows: t, past: p, heads: c.heads / c.kvHeads, headDim: hd, blockRows: blockRows)
         let scratch = AttentionScratch(queries: ws.stackedQueries.reserve(sizes.queries),
                                        outputs: ws.stackedOutputs.reserve(sizes.outputs), scores: ws.scores.reserve(sizes.scores))
-        let cos = ws.cos.reserve(longest * hd / 2), sin = ws.sin.reserve(longest * hd / 2)
-        rotary.fill(first: p, count: longest, cos: cos, sin: sin)
+        let span = max(longest, (plan.positionOffsets?.max() ?? -1) + 1)
+        let cos = ws.cos.reserve(span * hd / 2), sin = ws.sin.reserve(span * hd / 2)
+        rotary.fill(first: plan.past.nextPosition, count: span, cos: cos, sin: sin)
 
         var final = x, finalRows: [Int] = []
         for (l, lw) in weights.layers.enumerated() {
@@ -46,8 +49,8 @@ extension Qwen2Decoder {
             linear(a, rows: t, inFeatures: d, weight: lw.qkvWeight, bias: lw.qkvBias, into: qkv)
             let keysOut = plan.keysOut(l), valuesOut = plan.valuesOut(l)
             for run in plan.runs {
-                for (i, r) in run.enumerated() {
-                    let row = qkv + r * ld, half = hd / 2
+                for (index, r) in run.enumerated() {
+                    let row = qkv + r * ld, half = hd / 2, i = plan.positionOffsets?[r] ?? index
                     applyRoPE(row, heads: c.heads, headDim: hd, cos: cos + i * half, sin: sin + i * half)
                     applyRoPE(row + qW, heads: c.kvHeads, headDim: hd, cos: cos + i * half, sin: sin + i * half)
                     (keysOut + r * kvW).update(from: row + qW, count: kvW)

@@ -85,24 +85,46 @@ public final class Qwen2Decoder: @unchecked Sendable {
     }
 
     /// As ``prefill(_:after:)``, also returning the final-norm hidden states at `outputPositions` (within `input`).
-    public func prefill(_ input: DecoderInput, after parent: DecoderState?, outputPositions: [Int]) throws
-        -> (state: DecoderState, hidden: [[Float]]) {
+    /// Rows in `hidden` are masked out of attention for every later position (a key-padding mask): they keep their
+    /// positions but are left out of the computation and the cache, which is exactly equivalent because nothing
+    /// can see them (causality hides later rows from them, the mask hides them from the rest). Their hidden states
+    /// cannot be requested.
+    public func prefill(_ input: DecoderInput, after parent: DecoderState?, outputPositions: [Int],
+                        hiding hidden: Set<Int> = []) throws -> (state: DecoderState, hidden: [[Float]]) {
         let c = configuration, parent = parent ?? emptyState
         try parent.check(fits: c)
-        try validate(input, sequence: 0, pastLength: parent.length, outputs: outputPositions)
-        let state = DecoderState(length: parent.length + input.count, layers: c.layers, kvHeads: c.kvHeads, headDim: c.headDim)
+        try validate(input, sequence: 0, pastLength: parent.nextPosition, outputs: outputPositions)
+        if let row = hidden.first(where: { $0 < 0 || $0 >= input.count }) {
+            throw ModelInputError.outputPositionOutOfRange(sequence: 0, position: row, length: input.count)
+        }
+        if let row = outputPositions.first(where: hidden.contains) {
+            throw ModelInputError.hiddenOutputPosition(sequence: 0, position: row)
+        }
+        let kept = (0..<input.count).filter { !hidden.contains($0) }
+        let rows = kept.count, d = input.width
+        var values = input.values
+        if rows < input.count {
+            values = []
+            values.reserveCapacity(rows * d)
+            for r in kept { values += input.values[r * d..<(r + 1) * d] }
+        }
+        let state = DecoderState(length: parent.length + rows, layers: c.layers, kvHeads: c.kvHeads, headDim: c.headDim,
+                                 nextPosition: parent.nextPosition + input.count)
         let p = parent.length, kvW = c.kvWidth
         for l in 0..<c.layers {
             state.keys(l).update(from: parent.keys(l), count: p * kvW)
             state.values(l).update(from: parent.values(l), count: p * kvW)
         }
+        if rows == 0 { return (state, []) }
+        let compacted = Dictionary(uniqueKeysWithValues: kept.enumerated().map { ($1, $0) })
         // New K/V rows land in the new state right after the copied past; attention reads the past from there too.
-        let plan = ForwardPlan(runs: [0..<input.count], past: parent,
+        var plan = ForwardPlan(runs: [0..<rows], past: parent,
                                keysOut: { state.keys($0) + p * kvW }, valuesOut: { state.values($0) + p * kvW },
                                pastKeys: { UnsafePointer(state.keys($0)) }, pastValues: { UnsafePointer(state.values($0)) },
-                               outputRows: outputPositions)
-        let hidden = lock.withLock { run(input.values, rows: input.count, plan: plan) }
-        return (state, hidden)
+                               outputRows: outputPositions.map { compacted[$0]! })
+        if rows < input.count { plan.positionOffsets = kept }
+        let states = lock.withLock { run(values, rows: rows, plan: plan) }
+        return (state, states)
     }
 
     /// Runs every suffix against `state` in one batched pass. Each suffix sees the cached positions and its own
@@ -114,7 +136,7 @@ public final class Qwen2Decoder: @unchecked Sendable {
         var runs: [Range<Int>] = [], outputRows: [Int] = [], start = 0
         var packed = [Float]()
         for (s, suffix) in suffixes.enumerated() {
-            try validate(suffix.input, sequence: s, pastLength: state.length, outputs: suffix.outputPositions)
+            try validate(suffix.input, sequence: s, pastLength: state.nextPosition, outputs: suffix.outputPositions)
             runs.append(start..<start + suffix.input.count)
             outputRows += suffix.outputPositions.map { start + $0 }
             packed += suffix.input.values

@@ -24,16 +24,13 @@ import Foundation
 /// between threads.
 public struct BPETokenizer: TextTokenizer {
     /// The added tokens of the file, in file order.
-    public let addedTokens: [AddedToken]
+    public var addedTokens: [AddedToken] { added.tokens }
     /// One more than the largest token id (vocabulary and added tokens).
     public let vocabularySize: Int
 
     let model: BPEModel
     let normalizesNFC: Bool
-    let rawMatcher: AddedTokenMatcher
-    let normalizedMatcher: AddedTokenMatcher
-    let addedByID: [Int: AddedToken]
-    let addedByContent: [String: Int]
+    let added: AddedTokenSet
 
     /// Loads a `tokenizer.json` whose model is BPE.
     public init(contentsOf url: URL) throws(TokenizerError) {
@@ -58,17 +55,9 @@ public struct BPETokenizer: TextTokenizer {
         try Self.validatePostProcessor(root)
         model = try Self.parseModel(file, modelObject)
 
-        let added = try file.addedTokens()
-        addedTokens = added
-        addedByID = Dictionary(added.map { ($0.id, $0) }, uniquingKeysWith: { _, last in last })
-        addedByContent = Dictionary(added.map { ($0.content, $0.id) }, uniquingKeysWith: { _, last in last })
-        rawMatcher = AddedTokenMatcher(added.filter { !$0.normalized }.map { (Array($0.content.unicodeScalars), $0) })
         let nfc = normalizesNFC
-        normalizedMatcher = AddedTokenMatcher(added.filter(\.normalized).map { token in
-            let scalars = Array(token.content.unicodeScalars)
-            return (nfc ? CanonicalNormalization.nfc(scalars[...]) : scalars, token)
-        })
-        vocabularySize = max(model.tokens.count, (added.map(\.id).max() ?? -1) + 1)
+        added = AddedTokenSet(try file.addedTokens()) { nfc ? CanonicalNormalization.nfc($0) : Array($0) }
+        vocabularySize = max(model.tokens.count, added.largestID + 1)
     }
 
     // MARK: Encoding
@@ -79,20 +68,9 @@ public struct BPETokenizer: TextTokenizer {
         var out: [Int] = []
         out.reserveCapacity(scalars.count / 2 + 1)
         var bytes: [UInt8] = []
-        rawMatcher.split(scalars[...]) { piece in
-            switch piece {
-            case .token(let id):
-                out.append(id)
-            case .text(let range):
-                let normalized = normalizesNFC ? CanonicalNormalization.nfc(scalars[range]) : Array(scalars[range])
-                normalizedMatcher.split(normalized[...]) { inner in
-                    switch inner {
-                    case .token(let id): out.append(id)
-                    case .text(let r): encodeText(normalized[r], bytes: &bytes, into: &out)
-                    }
-                }
-            }
-        }
+        let nfc = normalizesNFC
+        added.split(scalars, normalize: { nfc ? CanonicalNormalization.nfc($0) : Array($0) },
+                    token: { out.append($0) }, text: { encodeText($0, bytes: &bytes, into: &out) })
         return out
     }
 
@@ -114,7 +92,7 @@ public struct BPETokenizer: TextTokenizer {
         var bytes: [UInt8] = []
         for id in ids {
             let text: String
-            if let added = addedByID[id] {
+            if let added = added.token(id: id) {
                 if added.special && skipSpecialTokens { continue }
                 text = added.content
             } else if let t = token(forID: id) {
@@ -133,14 +111,14 @@ public struct BPETokenizer: TextTokenizer {
     /// The token string of `id` (byte-level form for vocabulary tokens, e.g. `Ġthe`; the text of added
     /// tokens), or nil.
     public func token(forID id: Int) -> String? {
-        if let added = addedByID[id] { return added.content }
+        if let added = added.token(id: id) { return added.content }
         guard id >= 0, id < model.tokens.count else { return nil }
         return model.tokens[id]
     }
 
     /// The id of a token string (byte-level form, or an added token's text), or nil.
     public func id(forToken token: String) -> Int? {
-        if let id = addedByContent[token] { return id }
+        if let id = added.id(content: token) { return id }
         guard case .success(let bytes) = ByteLevelAlphabet.bytes(of: token), let id = model.idsByBytes[bytes] else {
             return nil
         }

@@ -19,7 +19,7 @@ import Foundation
 /// Immutable; `Sendable`, safe to share between threads.
 public struct WordPieceTokenizer: TextTokenizer {
     /// The added tokens of the file, in file order.
-    public let addedTokens: [AddedToken]
+    public var addedTokens: [AddedToken] { added.tokens }
     /// One more than the largest token id (vocabulary and added tokens).
     public let vocabularySize: Int
     /// The unknown token's id.
@@ -30,10 +30,7 @@ public struct WordPieceTokenizer: TextTokenizer {
     let normalizer: BertNormalizer?
     let model: WordPieceModel
     let template: SingleSequenceTemplate
-    let rawMatcher: AddedTokenMatcher
-    let normalizedMatcher: AddedTokenMatcher
-    let addedByID: [Int: AddedToken]
-    let addedByContent: [String: Int]
+    let added: AddedTokenSet
 
     /// Loads a `tokenizer.json` whose model is WordPiece.
     public init(contentsOf url: URL) throws(TokenizerError) {
@@ -78,19 +75,10 @@ public struct WordPieceTokenizer: TextTokenizer {
         model = WordPieceModel(vocabulary: vocab, unknownID: unknownID, maxInputCharsPerWord: maxChars,
                                continuingSubwordPrefix: prefix)
 
-        let added = try file.addedTokens()
-        addedTokens = added
-        addedByID = Dictionary(added.map { ($0.id, $0) }, uniquingKeysWith: { _, last in last })
-        addedByContent = Dictionary(added.map { ($0.content, $0.id) }, uniquingKeysWith: { _, last in last })
-        rawMatcher = AddedTokenMatcher(added.filter { !$0.normalized }.map { (Array($0.content.unicodeScalars), $0) })
         let norm = normalizer
-        normalizedMatcher = AddedTokenMatcher(added.filter(\.normalized).map { token in
-            let scalars = Array(token.content.unicodeScalars)
-            return (norm?.normalize(scalars[...]) ?? scalars, token)
-        })
-        let largestAdded = added.map(\.id).max() ?? -1
+        added = AddedTokenSet(try file.addedTokens()) { norm?.normalize($0) ?? Array($0) }
         let largestTemplate = (template.prefix + template.suffix).max() ?? -1
-        vocabularySize = max(model.tokens.count, largestAdded + 1, largestTemplate + 1)
+        vocabularySize = max(model.tokens.count, added.largestID + 1, largestTemplate + 1)
     }
 
     private static func parseNormalizer(_ root: TokenizerJSON) throws(TokenizerError) -> BertNormalizer? {
@@ -129,24 +117,10 @@ public struct WordPieceTokenizer: TextTokenizer {
         let scalars = Array(text.unicodeScalars)
         var out: [Int] = []
         out.reserveCapacity(scalars.count / 2 + 2)
-        rawMatcher.split(scalars[...]) { piece in
-            switch piece {
-            case .token(let id):
-                out.append(id)
-            case .text(let range):
-                let normalized = normalizer?.normalize(scalars[range]) ?? Array(scalars[range])
-                normalizedMatcher.split(normalized[...]) { inner in
-                    switch inner {
-                    case .token(let id):
-                        out.append(id)
-                    case .text(let r):
-                        BertPreTokenizer.split(normalized[r]) { word in
-                            model.tokenize(normalized[word], into: &out)
-                        }
-                    }
-                }
-            }
-        }
+        let norm = normalizer
+        added.split(scalars, normalize: { norm?.normalize($0) ?? Array($0) }, token: { out.append($0) }, text: { text in
+            BertPreTokenizer.split(text) { word in model.tokenize(text[word], into: &out) }
+        })
         return out
     }
 
@@ -154,13 +128,13 @@ public struct WordPieceTokenizer: TextTokenizer {
 
     /// The token string of `id` (e.g. `##ing`), or nil.
     public func token(forID id: Int) -> String? {
-        if let added = addedByID[id] { return added.content }
+        if let token = added.token(id: id) { return token.content }
         guard id >= 0, id < model.tokens.count else { return nil }
         return model.tokens[id]
     }
 
     /// The id of a token string, or nil.
     public func id(forToken token: String) -> Int? {
-        addedByContent[token] ?? model.ids[token]
+        added.id(content: token) ?? model.ids[token]
     }
 }

@@ -1,0 +1,64 @@
+import Foundation
+import QAnchorTestSupport
+import Testing
+@testable import QAnchorDaemon
+
+/// The Prometheus alerts and the Grafana dashboard in `ops/deploy` name only metrics the daemon exports.
+@Suite struct OperationsFilesTests {
+    /// Every metric family the daemon can export (each accessor touched once), as exposed at `/metrics`.
+    static func exportedFamilies() -> Set<String> {
+        let m = DaemonMetrics()
+        m.events(modality: "bill", outcome: "stored").increment()
+        m.deadLetters(reason: "too_old").increment()
+        m.contentCache("hit").increment()
+        m.textsEncoded.increment()
+        m.latency("encode").record(.milliseconds(1))
+        m.refreshedUsers("published").increment()
+        m.published(scenario: "risk").increment()
+        m.refreshRunning.set(Double(0))
+        m.refreshProgress.set(Double(0))
+        m.refreshLastCompleted.set(Double(0))
+        m.dirtyUsers.set(Double(0))
+        m.consumerLag(topic: "t", partition: 0).set(Double(0))
+        m.storeMapUsed.set(Double(0))
+        m.storeMapSize.set(Double(0))
+        m.revokedRecordsSkipped.increment()
+        m.unkeyedRecords.increment()
+        m.ready.set(Double(0))
+        let text = String(decoding: m.exposition(), as: UTF8.self)
+        var names: Set<String> = []
+        for line in text.split(separator: "\n") where line.hasPrefix("# TYPE ") {
+            names.insert(String(line.split(separator: " ")[2]))
+        }
+        return names
+    }
+
+    /// `qanchor_…` names in a file; histogram series (`_bucket`, `_sum`, `_count`) map to their family.
+    static func referencedFamilies(_ relativePath: String) throws -> Set<String> {
+        let text = try String(contentsOf: TestBroker.repositoryRoot.appendingPathComponent(relativePath), encoding: .utf8)
+        let regex = try NSRegularExpression(pattern: "qanchor_[a-z_]+")
+        let names = regex.matches(in: text, range: NSRange(text.startIndex..., in: text)).map {
+            String(text[Range($0.range, in: text)!])
+        }
+        return Set(names.map { name in
+            for suffix in ["_bucket", "_sum", "_count"] where name.hasSuffix(suffix) { return String(name.dropLast(suffix.count)) }
+            return name
+        })
+    }
+
+    @Test(arguments: ["ops/deploy/prometheus-alerts.yaml", "ops/deploy/grafana-dashboard.json"])
+    func namesOnlyExportedMetrics(_ file: String) throws {
+        let exported = Self.exportedFamilies()
+        let referenced = try Self.referencedFamilies(file)
+        #expect(!referenced.isEmpty)
+        #expect(referenced.subtracting(exported).isEmpty, "\(file) uses unknown metrics: \(referenced.subtracting(exported).sorted())")
+    }
+
+    @Test func theDashboardIsValidJSONWithPanels() throws {
+        let data = try Data(contentsOf: TestBroker.repositoryRoot.appendingPathComponent("ops/deploy/grafana-dashboard.json"))
+        let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let panels = try #require(object["panels"] as? [[String: Any]])
+        #expect(panels.count >= 10)
+        #expect(Set(panels.compactMap { $0["id"] as? Int }).count == panels.count, "panel ids are unique")
+    }
+}
