@@ -199,6 +199,28 @@ import Testing
         #expect(try Self.storedIDs(store).isEmpty)
     }
 
+    @Test func aSegmentCutWhileBeingCreatedIsDropped() async throws {
+        let dir = TemporaryDirectory()
+        let image = try await Self.imageWithJournaledBatches(2, dir)
+        // The crash hit a new segment before its magic was complete.
+        let newest = image.appendingPathComponent(WriteJournal.segmentName(firstSequence: 3))
+        try Data(WriteJournal.magic.prefix(3)).write(to: newest)
+        let store = try Fixture.open(image)
+        defer { store.close() }
+        #expect(try Self.storedIDs(store) == Self.expectedIDs([0, 1]))
+        #expect(try WriteJournal.segments(in: image).isEmpty)
+    }
+
+    @Test func journaledModeNeedsAPositiveIntervalAndEventCount() {
+        let dir = TemporaryDirectory()
+        for mode in [CommitMode.journaled(interval: .zero, maxEvents: 10), .journaled(interval: .seconds(1), maxEvents: 0)] {
+            var config = Fixture.configuration(dir.url)
+            config.commitMode = mode
+            #expect(throws: StoreError.self) { try config.validate() }
+            #expect(throws: StoreError.self) { _ = try EventStore(configuration: config) }
+        }
+    }
+
     @Test func aForeignFileNamedLikeASegmentFailsLoudly() async throws {
         let dir = TemporaryDirectory()
         let image = try await Self.imageWithJournaledBatches(1, dir)
