@@ -16,7 +16,9 @@ import Logging
 /// Threading: `EventStore` is `Sendable`. Reads (`userState`, `dirtyUsers`, `statistics`, …) are
 /// synchronous, short, lock-free LMDB read transactions callable from any thread or task. Writes are
 /// `async`: they are queued to the single writer thread, batched with other writes into one transaction,
-/// and return after the commit (durable by default). Call `close()` once, after all other use.
+/// and return once durable (durable by default): after the commit (`CommitMode.perRequest`) or, for
+/// ingests in `CommitMode.journaled`, after the journal append is synced — reads then see an ingest
+/// only from the next checkpoint on (`checkpoint()`). Call `close()` once, after all other use.
 public final class EventStore: Sendable {
     /// The schema version this code writes and reads.
     public static let schemaVersion: UInt32 = 1
@@ -27,6 +29,7 @@ public final class EventStore: Sendable {
     let tables: Tables
     let writer: LMDBWriteQueue
     let logger: Logger
+    private let journalLock: JournalLock?
     private let closed = CloseOnce()
 
     /// Opens (creating when absent) the store in `configuration.directory`.
@@ -48,8 +51,40 @@ public final class EventStore: Sendable {
             throw error
         }
         self.environment = environment
-        self.writer = LMDBWriteQueue(environment: environment,
-                                     maxJobsPerTransaction: configuration.maxRequestsPerTransaction, logger: logger)
+        let resolved = self.configuration
+        let tables = self.tables
+        do {
+            // The journal's owner: whoever holds the lock replays leftovers and may journal.
+            self.journalLock = try JournalLock(directory: configuration.directory)
+            var lastSequence: UInt64 = 0
+            if journalLock != nil {
+                lastSequence = try JournalRecovery.run(environment: environment, tables: tables, configuration: resolved,
+                                                       logger: logger)
+            } else if case .journaled = configuration.commitMode {
+                throw StoreError.locked(path: configuration.directory.path)
+            } else {
+                logger.info("another process owns the store's journal; not replaying it",
+                            metadata: ["store": "\(configuration.directory.path)"])
+            }
+            let counters = WriterCounters()
+            let committer: WriteCommitter
+            switch configuration.commitMode {
+            case .perRequest:
+                committer = PerRequestCommitter(environment: environment, counters: counters, logger: logger)
+            case let .journaled(interval, maxEvents):
+                let journal = WriteJournal(directory: configuration.directory, lastSequence: lastSequence, logger: logger)
+                committer = JournaledCommitter(
+                    environment: environment, journal: journal, interval: interval, maxEvents: maxEvents,
+                    counters: counters, logger: logger,
+                    replay: { txn, record in _ = try IngestApplier.apply(record, txn: txn, tables: tables, config: resolved) },
+                    recordCheckpoint: { txn, sequence in try Meta.putU64(txn, tables, JournalRecovery.metaKey, sequence) })
+            }
+            self.writer = LMDBWriteQueue(committer: committer, counters: counters,
+                                         maxJobsPerTransaction: configuration.maxRequestsPerTransaction)
+        } catch {
+            environment.close()
+            throw error
+        }
     }
 
     deinit { close() }
@@ -59,7 +94,18 @@ public final class EventStore: Sendable {
     public func close() {
         guard closed.claim() else { return }
         let environment = self.environment
-        writer.stop { environment.close() }
+        let lock = journalLock
+        writer.stop {
+            environment.close()
+            lock?.release()
+        }
+    }
+
+    /// Commits everything acknowledged so far, so that reads see it: in journaled mode the open
+    /// transaction is committed and the journal emptied; in per-request mode there is nothing to do
+    /// (an empty commit). Call it before a refresh cycle and when partitions are assigned.
+    public func checkpoint() async throws {
+        try await write { _ in }
     }
 
     /// Counters of the writer thread (commits, requests, isolated failures, map growths).

@@ -16,6 +16,10 @@ public enum StoreError: Error, CustomStringConvertible, Sendable, Equatable {
     case mapSizeLimit(path: String, mapSize: Int, limit: Int)
     /// A file system operation failed.
     case io(path: String, operation: String, reason: String)
+    /// A journal segment is damaged before its end, or one of its records cannot be replayed.
+    case corruptJournal(path: String, offset: Int, reason: String)
+    /// The store is in use by another process (its journal lock is held).
+    case locked(path: String)
     /// The store was closed.
     case closed
 
@@ -33,6 +37,8 @@ public enum StoreError: Error, CustomStringConvertible, Sendable, Equatable {
         case let .mapSizeLimit(path, mapSize, limit):
             "\(path): LMDB map is full at \(mapSize) bytes and may not grow beyond \(limit) (maximumMapSize)"
         case let .io(path, operation, reason): "\(operation) \(path): \(reason)"
+        case let .corruptJournal(path, offset, reason): "corrupt journal \(path) at offset \(offset): \(reason)"
+        case let .locked(path): "\(path) is in use by another process (journal.lock is held)"
         case .closed: "the store is closed"
         }
     }

@@ -64,9 +64,17 @@ struct StoreCrashWriterCommand: AsyncParsableCommand {
 
     @Option(name: .long) var store: String
     @Option(name: .long) var batches: Int = Int.max
+    @Option(name: .long, help: "perRequest or journaled.") var commit = "perRequest"
 
     func run() async throws {
-        let store = try EventStore(configuration: CrashWorkload.configuration(directory: URL(fileURLWithPath: self.store)))
+        var config = CrashWorkload.configuration(directory: URL(fileURLWithPath: self.store))
+        switch commit {
+        case "perRequest": config.commitMode = .perRequest
+        // Frequent checkpoints (every 25 ms or 300 events), so kills land before, during and after them.
+        case "journaled": config.commitMode = .journaled(interval: .milliseconds(25), maxEvents: 300)
+        default: throw ValidationError("unknown commit mode \(commit)")
+        }
+        let store = try EventStore(configuration: config)
         let limit = batches
         try await withThrowingTaskGroup(of: Void.self) { group in
             for p in CrashWorkload.partitions {

@@ -12,17 +12,29 @@ import Testing
 
     static func qanchorExecutable() throws -> URL { try QAnchorExecutable.url() }
 
-    @Test func killedWritersLeaveOnlyWholeCommittedBatches() throws {
+    /// The configuration the child uses for `commit` (see `StoreCrashWriterCommand`); the verifier opens
+    /// the store per request, which replays a journal the child left.
+    static func configuration(_ dir: URL, commit: String) -> StoreConfiguration {
+        var c = CrashWorkload.configuration(directory: dir)
+        if commit == "journaled" { c.commitMode = .journaled(interval: .milliseconds(25), maxEvents: 300) }
+        return c
+    }
+
+    /// Journaled: the child checkpoints every 25 ms or 300 events, so kills land before, during and
+    /// after checkpoints and most leave acknowledged batches only in the journal.
+    @Test(arguments: ["perRequest", "journaled"])
+    func killedWritersLeaveOnlyWholeCommittedBatches(commit: String) throws {
         let executable = try Self.qanchorExecutable()
         let dir = TemporaryDirectory()
         let storeDir = dir.child("store")
         var rng = SystemRandomNumberGenerator()
         var killedMidRun = 0
         var committed: [Int32: Int] = [:]
+        var leftJournal = 0
         for iteration in 0..<Self.iterations {
             let child = Process()
             child.executableURL = executable
-            child.arguments = ["store", "crash-writer", "--store", storeDir.path]
+            child.arguments = ["store", "crash-writer", "--store", storeDir.path, "--commit", commit]
             let out = Pipe()
             child.standardOutput = out
             child.standardError = FileHandle.nullDevice
@@ -32,9 +44,11 @@ import Testing
             kill(child.processIdentifier, SIGKILL)
             child.waitUntilExit()
             let acks = Self.parseAcks(out.fileHandleForReading.readDataToEndOfFile())
+            if try Self.journalRecords(storeDir) > 0 { leftJournal += 1 }
 
-            let store = try EventStore(configuration: CrashWorkload.configuration(directory: storeDir))
+            let store = try EventStore(configuration: Self.configuration(storeDir, commit: "perRequest"))
             defer { store.close() }
+            #expect(try WriteJournal.segments(in: storeDir).isEmpty, "iteration \(iteration): journal left after open")
             for p in CrashWorkload.partitions {
                 let offset = try store.storedOffsets(partition: p).first?.nextOffset ?? 0
                 #expect(offset % Int64(CrashWorkload.eventsPerBatch) == 0, "iteration \(iteration): offset \(offset) of partition \(p)")
@@ -50,6 +64,20 @@ import Testing
         // The loop exercised something: most children were killed while writing, and batches accumulated.
         #expect(killedMidRun >= Self.iterations / 2)
         #expect(committed.values.reduce(0, +) > 4 * Self.iterations)
+        if commit == "journaled" {
+            #expect(leftJournal >= Self.iterations / 4, "only \(leftJournal) kills left journaled records to replay")
+        }
+    }
+
+    /// Intact records in the journal segments a killed child left (0 without a journal).
+    static func journalRecords(_ dir: URL) throws -> Int {
+        guard FileManager.default.fileExists(atPath: dir.path) else { return 0 }
+        var n = 0
+        for segment in try WriteJournal.segments(in: dir) {
+            var reader = try JournalReader(url: segment)
+            while try reader.next() != nil { n += 1 }
+        }
+        return n
     }
 
     static func parseAcks(_ data: Data) -> [Int32: [Int]] {

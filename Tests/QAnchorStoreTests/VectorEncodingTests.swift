@@ -42,6 +42,28 @@ import Testing
         }
     }
 
+    @Test func vectorEncodingMatchesTheStandardLibraryIncludingOutliers() {
+        // The encoder's branch-free pass plus its fix-up of non-normal halves, on 768-element vectors
+        // drawn from the same 2^22 patterns (zeros, subnormals, overflow, infinities included).
+        let patterns: [Float] = (0..<(1 << 22)).compactMap { (high: UInt32) -> Float? in
+            let x = Float(bitPattern: high << 10 | (high & 0x3FF))
+            return x.isNaN ? nil : x
+        }
+        var mismatches = 0
+        var outlierVectors = 0
+        for start in stride(from: 0, to: patterns.count, by: 768 * 97) {
+            let v = Array(patterns[start..<min(start + 768, patterns.count)])
+            if v.contains(where: { !normalHalfBits($0).normal }) { outlierVectors += 1 }
+            let blob = VectorCodec.encode(v, encoding: .float16)
+            for (i, x) in v.enumerated() {
+                let stored = UInt16(blob[5 + 2 * i]) | UInt16(blob[6 + 2 * i]) << 8
+                if stored != Float16(x).bitPattern { mismatches += 1 }
+            }
+        }
+        #expect(mismatches == 0)
+        #expect(outlierVectors > 0, "the fix-up path was exercised")
+    }
+
     @Test func halfDecodingMatchesTheStandardLibraryForAllHalves() {
         // All 65 536 patterns against the standard library's widening.
         let halves: [UInt16] = (0...0xFFFF).map { UInt16($0) } + [0x3C00, 0x8001, 0x7C00]

@@ -76,6 +76,39 @@ final class LMDBCursor {
         return entry
     }
 
+    /// Moves to exactly `key` and returns its value, or nil when absent. Like every positioning call,
+    /// LMDB skips the descent from the root when `key` falls on the cursor's current leaf page.
+    func find(_ key: [UInt8]) throws(LMDBError) -> UnsafeRawBufferPointer? {
+        try get(MDB_SET_KEY, key: key)?.value
+    }
+
+    /// Stores `value` under `key` through this cursor (write transactions), which then sits on it.
+    /// Cheaper than `LMDBTransaction.put` for keys near the cursor's position (same leaf page).
+    func put(_ key: [UInt8], _ value: [UInt8]) throws(LMDBError) {
+        let rc = key.withUnsafeBytes { kb in
+            value.withUnsafeBytes { vb -> Int32 in
+                var k = MDB_val(mv_size: kb.count, mv_data: UnsafeMutableRawPointer(mutating: kb.baseAddress))
+                var v = MDB_val(mv_size: vb.count, mv_data: UnsafeMutableRawPointer(mutating: vb.baseAddress))
+                return mdb_cursor_put(pointer, &k, &v, 0)
+            }
+        }
+        try LMDBError.check(rc, "mdb_cursor_put", "\(database.name) key \(hex(key))")
+    }
+
+    /// Reserves `size` bytes under `key` and lets `fill` write them in place; with `append`, `key` must
+    /// sort after every key of the database (`MDB_APPEND`).
+    func put(_ key: [UInt8], reserving size: Int, append: Bool,
+             fill: (UnsafeMutableRawBufferPointer) -> Void) throws(LMDBError) {
+        var v = MDB_val(mv_size: size, mv_data: nil)
+        let flags = UInt32(MDB_RESERVE) | (append ? UInt32(MDB_APPEND) : 0)
+        let rc = key.withUnsafeBytes { kb -> Int32 in
+            var k = MDB_val(mv_size: kb.count, mv_data: UnsafeMutableRawPointer(mutating: kb.baseAddress))
+            return mdb_cursor_put(pointer, &k, &v, flags)
+        }
+        try LMDBError.check(rc, "mdb_cursor_put(MDB_RESERVE)", "\(database.name) key \(hex(key))")
+        fill(UnsafeMutableRawBufferPointer(start: v.mv_data, count: size))
+    }
+
     /// Deletes the entry under the cursor; the cursor then sits on the following entry
     /// (read it with `current()`).
     func deleteCurrent() throws(LMDBError) {

@@ -156,6 +156,19 @@ final class LMDBEnvironment: @unchecked Sendable {
         logger.info("grew LMDB map", metadata: ["store": "\(directory.path)", "from": "\(old)", "to": "\(info.me_mapsize)"])
     }
 
+    /// Grows the map (doubling, up to `maximumMapSize`) until the used part plus `headroom` bytes fits
+    /// in it. Writer thread only, with no write transaction open. Lets the journaled writer grow between
+    /// transactions instead of hitting `MDB_MAP_FULL` inside a long one (which costs a rebuild).
+    /// Returns the number of doublings.
+    func reserve(headroom: Int) throws -> Int {
+        var growths = 0
+        while (info().me_last_pgno + 1) * pageSize + headroom > mapSize && mapSize < options.maximumMapSize {
+            try grow()
+            growths += 1
+        }
+        return growths
+    }
+
     /// Adopts a map size grown by another process (`MDB_MAP_RESIZED`).
     private func adoptResizedMap() throws {
         try gate.exclusive {

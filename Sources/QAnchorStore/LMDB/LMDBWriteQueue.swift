@@ -1,42 +1,30 @@
 import Foundation
 import Logging
 
-/// The single writer of an environment: a dedicated thread that takes every pending write request,
-/// applies them in ONE write transaction and commits once.
+/// The single writer of an environment: a dedicated thread that takes the pending write requests and
+/// hands them to its `WriteCommitter` — per-request commits or the journaled long transaction.
 ///
 /// Invariants:
-/// - every request is applied at most once in a committed transaction, and its caller is resumed only
-///   after that transaction committed (durably under the default durability);
-/// - a request whose body throws fails alone: the shared transaction is aborted and every request of
-///   it is re-run in a transaction of its own (so no nested transactions are needed, which keeps
-///   `MDB_WRITEMAP` possible);
-/// - `MDB_MAP_FULL` aborts the whole transaction, grows the map and re-runs every request of the batch,
-///   so request bodies must be deterministic functions of their input and the database.
+/// - a caller is resumed only after its request is durable (committed, or journaled and synced);
+/// - a request whose body throws fails alone (see the committers);
+/// - request bodies must be deterministic functions of their input and the database: after
+///   `MDB_MAP_FULL` (or an abort) they are re-run.
 ///
 /// Threading: `submit` may be called from any task; it suspends without blocking a cooperative thread.
-/// Bodies run on the writer thread. Cancellation does not withdraw a submitted request.
+/// Bodies and the committer run on the writer thread. Cancellation does not withdraw a submitted request.
 final class LMDBWriteQueue: @unchecked Sendable {
-    private struct Job {
-        let apply: (LMDBTransaction) throws -> Void
-        let finish: (Error?) -> Void
-    }
-
-    private let environment: LMDBEnvironment
     private let maxJobsPerTransaction: Int
-    private let logger: Logger
+    private let committer: WriteCommitter
     private let condition = NSCondition()
-    private var pending: [Job] = []
+    private var pending: [WriteJob] = []
     private var stopping = false
     private var stopped = false
     private var thread: Thread?
     private var finalAction: (@Sendable () -> Void)?
-    private var counters = WriterStatistics()
+    let counters: WriterCounters
 
     /// Counters since open.
-    var statistics: WriterStatistics {
-        condition.lock(); defer { condition.unlock() }
-        return counters
-    }
+    var statistics: WriterStatistics { counters.snapshot }
 
     /// Requests waiting for the writer thread.
     var pendingCount: Int {
@@ -44,14 +32,10 @@ final class LMDBWriteQueue: @unchecked Sendable {
         return pending.count
     }
 
-    private func count(_ body: (inout WriterStatistics) -> Void) {
-        condition.lock(); body(&counters); condition.unlock()
-    }
-
-    init(environment: LMDBEnvironment, maxJobsPerTransaction: Int, logger: Logger) {
-        self.environment = environment
+    init(committer: WriteCommitter, counters: WriterCounters, maxJobsPerTransaction: Int) {
+        self.committer = committer
+        self.counters = counters
         self.maxJobsPerTransaction = max(1, maxJobsPerTransaction)
-        self.logger = logger
         // The thread keeps the queue alive until `stop()` lets `run()` return.
         let thread = Thread { self.run() }
         thread.name = "qanchor-lmdb-writer"
@@ -59,15 +43,28 @@ final class LMDBWriteQueue: @unchecked Sendable {
         thread.start()
     }
 
-    /// Applies `body` in a write transaction and returns its result once that transaction committed.
+    /// Applies `body` in a write transaction and returns its result once that transaction committed
+    /// (a non-ingest write: in journaled mode it also checkpoints).
     func submit<T: Sendable>(_ body: @escaping @Sendable (LMDBTransaction) throws -> T) async throws -> T {
+        try await enqueue(record: nil, body)
+    }
+
+    /// Applies an ingest's `body` and returns once it is durable: committed (per request) or journaled.
+    func submitIngest<T: Sendable>(_ record: IngestRecord,
+                                   _ body: @escaping @Sendable (LMDBTransaction) throws -> T) async throws -> T {
+        try await enqueue(record: record, body)
+    }
+
+    private func enqueue<T: Sendable>(record: IngestRecord?,
+                                      _ body: @escaping @Sendable (LMDBTransaction) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
             let box = ResultBox<T>()
-            let job = Job(apply: { txn in box.value = try body(txn) },
-                          finish: { error in
-                              if let error { continuation.resume(throwing: error) }
-                              else { continuation.resume(returning: box.value!) }
-                          })
+            let job = WriteJob(apply: { txn in box.value = try body(txn) },
+                               record: record,
+                               finish: { error in
+                                   if let error { continuation.resume(throwing: error) }
+                                   else { continuation.resume(returning: box.value!) }
+                               })
             condition.lock()
             if stopping {
                 condition.unlock()
@@ -80,9 +77,10 @@ final class LMDBWriteQueue: @unchecked Sendable {
         }
     }
 
-    /// Finishes the pending requests, stops the thread, then runs `afterwards` (closing the environment).
-    /// Waits for the thread, except when called on the writer thread itself (a store released inside a
-    /// write body): then `afterwards` runs when the thread's loop ends.
+    /// Finishes the pending requests, lets the committer close (final checkpoint), stops the thread,
+    /// then runs `afterwards` (closing the environment). Waits for the thread, except when called on the
+    /// writer thread itself (a store released inside a write body): then `afterwards` runs when the
+    /// thread's loop ends.
     func stop(afterwards: @escaping @Sendable () -> Void = {}) {
         condition.lock()
         stopping = true
@@ -100,91 +98,105 @@ final class LMDBWriteQueue: @unchecked Sendable {
     private func run() {
         while true {
             condition.lock()
-            while pending.isEmpty && !stopping { condition.wait() }
-            if pending.isEmpty && stopping {
-                stopped = true
-                let action = finalAction
-                condition.broadcast()
+            var timedOut = false
+            while pending.isEmpty && !stopping && !timedOut {
+                if let deadline = committer.idleDeadline {
+                    timedOut = !condition.wait(until: deadline)
+                } else {
+                    condition.wait()
+                }
+            }
+            if pending.isEmpty {
+                if stopping {
+                    condition.unlock()
+                    committer.shutdown()
+                    condition.lock()
+                    stopped = true
+                    let action = finalAction
+                    condition.broadcast()
+                    condition.unlock()
+                    action?()
+                    return
+                }
                 condition.unlock()
-                action?()
-                return
+                committer.idle()
+                continue
             }
             let take = min(pending.count, maxJobsPerTransaction)
             let jobs = Array(pending.prefix(take))
             pending.removeFirst(take)
             condition.unlock()
-            process(jobs)
-        }
-    }
-
-    private func process(_ jobs: [Job]) {
-        switch commit(jobs) {
-        case .committed:
-            count { $0.commits += 1; $0.requests += jobs.count }
-            for job in jobs { job.finish(nil) }
-        case let .failed(error) where jobs.count == 1:
-            jobs[0].finish(error)
-        case .failed:
-            // Isolate the failing request: re-run each alone (bodies are deterministic).
-            count { $0.isolations += 1 }
-            for job in jobs { process([job]) }
-        case let .fatal(error):
-            for job in jobs { job.finish(error) }
-        }
-    }
-
-    private enum Outcome {
-        case committed
-        /// A body threw: the transaction was aborted.
-        case failed(Error)
-        /// No transaction can be made (map cannot grow, environment unusable).
-        case fatal(Error)
-    }
-
-    /// Applies `jobs` in one transaction, growing the map and retrying on `MDB_MAP_FULL`.
-    private func commit(_ jobs: [Job]) -> Outcome {
-        while true {
-            let txn: LMDBTransaction
-            do {
-                txn = try environment.beginWrite()
-            } catch {
-                return .fatal(error)
-            }
-            do {
-                for job in jobs { try job.apply(txn) }
-                try txn.commit()
-                return .committed
-            } catch let error as LMDBError where error.isMapFull {
-                txn.abort()
-                do {
-                    try environment.grow()
-                    count { $0.mapGrowths += 1 }
-                } catch let growError {
-                    logger.error("LMDB map is full and cannot grow", metadata: ["error": "\(growError)", "cause": "\(error)"])
-                    return .fatal(growError)
-                }
-            } catch {
-                txn.abort()
-                return .failed(error)
-            }
+            committer.process(jobs)
         }
     }
 }
 
+/// One queued write request.
+struct WriteJob {
+    /// The request's body.
+    let apply: (LMDBTransaction) throws -> Void
+    /// An ingest's encoded request (journaled before the caller resumes in journaled mode); nil for
+    /// every other write.
+    let record: IngestRecord?
+    /// Resumes the caller; called exactly once.
+    let finish: (Error?) -> Void
+}
+
+/// How the writer thread turns queued requests into committed (or journaled) transactions.
+/// Used only on the writer thread.
+protocol WriteCommitter: AnyObject {
+    /// Applies `jobs` and finishes each of them.
+    func process(_ jobs: [WriteJob])
+    /// When the writer should wake up without new requests (a due checkpoint); nil = never.
+    var idleDeadline: Date? { get }
+    /// Called when `idleDeadline` passed without requests.
+    func idle()
+    /// Called once when the queue stops, after the last request.
+    func shutdown()
+}
+
 /// What the writer thread has done since the store was opened.
 public struct WriterStatistics: Sendable, Equatable {
-    /// Write transactions committed.
+    /// Write transactions committed (in journaled mode: checkpoints).
     public var commits = 0
-    /// Write requests applied by those commits (requests / commits = batching factor).
+    /// Write requests applied and acknowledged (requests / commits = batching factor).
     public var requests = 0
     /// Shared transactions aborted because one request failed (its requests were re-run alone).
     public var isolations = 0
     /// Times the map was grown after `MDB_MAP_FULL`.
     public var mapGrowths = 0
+    /// Journaled mode: journal appends (each one `fdatasync`).
+    public var journalSyncs = 0
+    /// Journaled mode: times the open transaction was rebuilt from the journal after an abort.
+    public var rebuilds = 0
+    /// Seconds the writer thread spent applying request bodies (first applications).
+    public var applySeconds = 0.0
+    /// Journaled mode: seconds spent writing and syncing the journal.
+    public var journalSeconds = 0.0
+    /// Seconds spent in `mdb_txn_commit` (journaled mode: checkpoints).
+    public var commitSeconds = 0.0
 
     /// All counters zero.
     public init() {}
 }
+
+/// `WriterStatistics` behind a lock: written by the writer thread, read by anyone.
+final class WriterCounters: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = WriterStatistics()
+
+    var snapshot: WriterStatistics {
+        lock.lock(); defer { lock.unlock() }
+        return value
+    }
+
+    func update(_ body: (inout WriterStatistics) -> Void) {
+        lock.lock(); body(&value); lock.unlock()
+    }
+}
+
+/// Monotonic seconds, for the writer's time counters.
+func monotonicSeconds() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
 /// Carries a write body's result from the writer thread to the resumed caller.
 private final class ResultBox<T>: @unchecked Sendable {

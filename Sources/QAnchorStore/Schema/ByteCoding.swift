@@ -88,6 +88,15 @@ struct ByteReader {
         defer { offset = buffer.count }
         return Array(buffer[offset...])
     }
+    /// The next `n` bytes as a view (no copy), consuming them.
+    mutating func view(_ n: Int, _ what: String) throws -> UnsafeRawBufferPointer {
+        try need(n, what); defer { offset += n }
+        return UnsafeRawBufferPointer(rebasing: buffer[offset..<(offset + n)])
+    }
+    /// A `corruptRecord` error for this buffer at the current offset.
+    func corrupt(_ reason: String) -> StoreError {
+        StoreError.corruptRecord(table: table, key: "offset \(offset)", reason: reason)
+    }
     /// The remaining bytes as a view (no copy), consuming them.
     mutating func restView() -> UnsafeRawBufferPointer {
         defer { offset = buffer.count }

@@ -28,13 +28,25 @@ enum VectorCodec {
         out[0] = encoding.tag
         let n = UInt32(vector.count)
         out[1] = UInt8(n >> 24); out[2] = UInt8((n >> 16) & 0xFF); out[3] = UInt8((n >> 8) & 0xFF); out[4] = UInt8(n & 0xFF)
-        let body = out.baseAddress! + headerSize
-        switch encoding {
-        case .float32:
-            for (i, x) in vector.enumerated() { body.storeBytes(of: x.bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
-        case .float16:
-            for (i, x) in vector.enumerated() {
-                body.storeBytes(of: halfBits(x).littleEndian, toByteOffset: 2 * i, as: UInt16.self)
+        guard let base = out.baseAddress else { return }
+        let body = base + headerSize
+        vector.withUnsafeBufferPointer { v in
+            switch encoding {
+            case .float32:
+                for (i, x) in v.enumerated() { body.storeBytes(of: x.bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self) }
+            case .float16:
+                // Branch-free pass (vectorizes) for normal halves; the rare others are redone exactly.
+                var outliers: UInt32 = 0
+                for i in 0..<v.count {
+                    let (bits, normal) = normalHalfBits(v[i])
+                    body.storeBytes(of: bits.littleEndian, toByteOffset: 2 * i, as: UInt16.self)
+                    outliers |= normal ? 0 : 1
+                }
+                if outliers != 0 {
+                    for i in 0..<v.count where !normalHalfBits(v[i]).normal {
+                        body.storeBytes(of: halfBits(v[i]).littleEndian, toByteOffset: 2 * i, as: UInt16.self)
+                    }
+                }
             }
         }
     }
@@ -103,6 +115,18 @@ func halfBits(_ x: Float) -> UInt16 {
     let odd = (magnitude >> 13) & 1
     let rounded = magnitude &- (112 << 23) &+ 0xFFF &+ odd
     return sign | UInt16(truncatingIfNeeded: rounded >> 13)
+}
+
+/// `halfBits` for normal halves without a branch, and whether `x` is in that range (otherwise the
+/// bits are meaningless and `halfBits` must be used).
+@inline(__always)
+func normalHalfBits(_ x: Float) -> (bits: UInt16, normal: Bool) {
+    let bits = x.bitPattern
+    let sign = UInt16(truncatingIfNeeded: (bits >> 16) & 0x8000)
+    let magnitude = bits & 0x7FFF_FFFF
+    let odd = (magnitude >> 13) & 1
+    let rounded = magnitude &- (112 << 23) &+ 0xFFF &+ odd
+    return (sign | UInt16(truncatingIfNeeded: rounded >> 13), magnitude >= 0x3880_0000 && magnitude < 0x4780_0000)
 }
 
 /// All 65 536 binary16 values as Float: decoding is one table load per element.

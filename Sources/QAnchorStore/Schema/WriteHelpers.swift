@@ -10,16 +10,21 @@ struct WriteContext {
     var counterDeltas: [Int: Int] = [:]
     private var newUsers = 0
     private var sequence: UInt64?
+    /// A cursor on `users` for header reads and writes (ingest passes the one it positions per user,
+    /// so the header — on the user's leaf page — is found without a descent from the root).
+    private let users: LMDBCursor?
 
-    init(txn: LMDBTransaction, tables: Tables) {
+    init(txn: LMDBTransaction, tables: Tables, usersCursor: LMDBCursor? = nil) {
         self.txn = txn
         self.tables = tables
+        self.users = usersCursor
     }
 
     /// The header of `user`, or nil when the store does not know the user.
     mutating func header(_ user: UserKey) throws -> UserHeader? {
         if let h = headers[user] { return h }
-        guard let v = try txn.get(tables.users, Keys.header(user)) else { return nil }
+        let key = Keys.header(user)
+        guard let v = try users.map({ try $0.find(key) }) ?? txn.get(tables.users, key) else { return nil }
         let h = try UserHeader(decoding: v)
         headers[user] = h
         return h
@@ -36,7 +41,10 @@ struct WriteContext {
 
     mutating func update(_ user: UserKey, _ body: (inout UserHeader) -> Void) throws {
         try ensureUser(user)
-        body(&headers[user]!)
+        if var h = headers[user] {
+            body(&h)
+            headers[user] = h
+        }
         changed.insert(user)
     }
 
@@ -86,7 +94,11 @@ struct WriteContext {
                 if wasClean { try txn.put(tables.dirty, Keys.user(user), []) }
             }
         }
-        for user in changed { try txn.put(tables.users, Keys.header(user), headers[user]!.encoded()) }
+        for user in changed {
+            guard let header = headers[user] else { continue }
+            if let users { try users.put(Keys.header(user), header.encoded()) }
+            else { try txn.put(tables.users, Keys.header(user), header.encoded()) }
+        }
         for (m, delta) in counterDeltas { try Meta.add(txn, tables, Meta.eventCounterName(m), delta) }
         try Meta.add(txn, tables, "count/users", newUsers)
         if let sequence { try Meta.putU64(txn, tables, "vector_seq", sequence) }

@@ -20,6 +20,9 @@ public struct StoreConfiguration: Sendable {
     public var maxRequestsPerTransaction: Int = 64
     /// LMDB environment settings (map size and growth, readers, durability).
     public var environment = LMDBEnvironmentOptions()
+    /// When transactions are committed: per request (default) or journaled with periodic checkpoints.
+    /// See `CommitMode` for what readers see in each.
+    public var commitMode: CommitMode = .perRequest
 
     /// A configuration with defaults for everything else.
     public init(directory: URL, modalities: [ModalitySchema]) {
@@ -46,6 +49,11 @@ public struct StoreConfiguration: Sendable {
         guard windowMilliseconds > 0 else { throw StoreError.invalidConfiguration("windowMilliseconds must be > 0") }
         guard environment.initialMapSize > 0, environment.maximumMapSize >= environment.initialMapSize else {
             throw StoreError.invalidConfiguration("need 0 < initialMapSize ≤ maximumMapSize")
+        }
+        if case let .journaled(interval, maxEvents) = commitMode {
+            guard interval > .zero, maxEvents > 0 else {
+                throw StoreError.invalidConfiguration("journaled commit mode needs interval > 0 and maxEvents > 0")
+            }
         }
         guard prefixKVBudgetBytes >= 0 else { throw StoreError.invalidConfiguration("prefixKVBudgetBytes must be ≥ 0") }
     }
