@@ -69,7 +69,8 @@ public final class Daemon: Sendable {
         producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: client),
                                      logger: logger)
         let handler = StoredOffsetsRebalanceHandler(store: store, resetToEarliest: configuration.kafka.autoOffsetReset == "earliest",
-                                                    windowMs: Int64(manifest.windowDays) * 86_400_000, logger: logger)
+                                                    windowMs: Int64(manifest.windowDays) * 86_400_000,
+                                                    checkpointFirst: configuration.store.commit == "journaled", logger: logger)
         consumer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(
             client: client, groupID: configuration.kafka.groupID, groupInstanceID: configuration.kafka.groupInstanceID,
             sessionTimeout: .milliseconds(configuration.kafka.sessionTimeoutMs),
@@ -114,6 +115,10 @@ public final class Daemon: Sendable {
         store.prefixKVBudgetBytes = configuration.store.prefixKVBudgetMB << 20
         store.environment.initialMapSize = configuration.store.mapSizeMB << 20
         store.environment.durability = configuration.store.durable ? .durable : .noMetaSync
+        if configuration.store.commit == "journaled" {
+            store.commitMode = .journaled(interval: .milliseconds(configuration.store.checkpointIntervalMs),
+                                          maxEvents: configuration.store.checkpointEvents)
+        }
         return store
     }
 
@@ -317,6 +322,8 @@ public final class Daemon: Sendable {
                 continue
             }
             if now >= nextDue { nextDue = schedule.next(afterMs: now) }
+            // Journaled store: make every acknowledged ingest visible to the refresh's reads (no-op otherwise).
+            try await store.checkpoint()
             logger.info("refresh started", metadata: ["partitions": "\(ownedUserPartitions().sorted())"])
             let summary = try await refresher.refresh(partitions: { [self] in ownedUserPartitions() },
                                                       nowMs: { Self.nowMs() }, shouldStop: { [self] in isStopping })

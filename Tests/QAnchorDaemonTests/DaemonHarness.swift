@@ -18,7 +18,9 @@ final class DaemonHarness: @unchecked Sendable {
     private(set) var port: Int?
 
     /// `kafkaProperties`: extra librdkafka `key=value` entries for the daemon's clients.
-    init(name: String, kafkaProperties: [String] = [], autoOffsetReset: String = "earliest") throws {
+    /// `storeCommit`: `per_request` or `journaled` (then checkpoints every 200 ms).
+    init(name: String, kafkaProperties: [String] = [], autoOffsetReset: String = "earliest",
+         storeCommit: String = "per_request") throws {
         bootstrap = try TestBroker.bootstrap
         prefix = uniqueName(name)
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("qanchor-\(prefix)")
@@ -43,6 +45,8 @@ final class DaemonHarness: @unchecked Sendable {
         store:
           path: \(directory.appendingPathComponent("store").path)
           durable: false
+          commit: \(storeCommit)
+          checkpoint_interval_ms: 200
         ingest:
           max_text_bytes: 2048
         refresh:

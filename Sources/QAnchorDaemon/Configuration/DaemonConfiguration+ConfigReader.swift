@@ -28,6 +28,8 @@ import SystemPackage
 /// | `store.durable` | bool | true |
 /// | `store.map_size_mb` | int | 1024 |
 /// | `store.prefix_kv_budget_mb` | int | 0 |
+/// | `store.commit` | `per_request`/`journaled` | `per_request` |
+/// | `store.checkpoint_interval_ms` / `store.checkpoint_events` | int (journaled) | 5000 / 200000 |
 /// | `ingest.batch_size` | int | 1000 |
 /// | `ingest.pause_above` / `ingest.resume_below` | int | 20000 / 5000 |
 /// | `ingest.max_text_bytes` | int | 4096 |
@@ -102,6 +104,9 @@ extension DaemonConfiguration {
         c.store.durable = typed.bool("store.durable") ?? c.store.durable
         c.store.mapSizeMB = typed.int("store.map_size_mb") ?? c.store.mapSizeMB
         c.store.prefixKVBudgetMB = typed.int("store.prefix_kv_budget_mb") ?? c.store.prefixKVBudgetMB
+        c.store.commit = typed.string("store.commit") ?? c.store.commit
+        c.store.checkpointIntervalMs = typed.int("store.checkpoint_interval_ms") ?? c.store.checkpointIntervalMs
+        c.store.checkpointEvents = typed.int("store.checkpoint_events") ?? c.store.checkpointEvents
 
         c.ingest.batchSize = typed.int("ingest.batch_size") ?? c.ingest.batchSize
         c.ingest.pauseAbove = typed.int("ingest.pause_above") ?? c.ingest.pauseAbove

@@ -85,6 +85,12 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var mapSizeMB = 1024
         /// Byte budget of the prefix KV cache in LMDB; 0 disables it.
         public var prefixKVBudgetMB = 0
+        /// `per_request` (every ingest batch is one durable LMDB commit; reads see it at once) or `journaled`
+        /// (batches are made durable by an fdatasynced write-ahead journal and checkpointed into LMDB every
+        /// `checkpointIntervalMs` / `checkpointEvents`: 2–3× the ingest rate; the refresh checkpoints first).
+        public var commit = "per_request"
+        public var checkpointIntervalMs = 5000
+        public var checkpointEvents = 200_000
         public init() {}
     }
 
@@ -192,6 +198,10 @@ extension DaemonConfiguration {
         check(["float32", "float16"].contains(store.vectorEncoding), "store.vector_encoding",
               "expected float32 or float16, found '\(store.vectorEncoding)'")
         check(store.mapSizeMB > 0, "store.map_size_mb", "must be > 0")
+        check(["per_request", "journaled"].contains(store.commit), "store.commit",
+              "expected per_request or journaled, found '\(store.commit)'")
+        check(store.checkpointIntervalMs > 0, "store.checkpoint_interval_ms", "must be > 0")
+        check(store.checkpointEvents > 0, "store.checkpoint_events", "must be > 0")
         check(topics.outputTemplate.contains("{scenario}"), "topics.output_template", "must contain {scenario}")
         check(!topics.deadLetter.isEmpty, "topics.dead_letter", "must not be empty")
         check(topics.replicationFactor == -1 || topics.replicationFactor >= 1, "topics.replication_factor",
