@@ -57,3 +57,23 @@ func linear(_ x: UnsafePointer<Float>, rows: Int, inFeatures: Int,
     sgemm(m: rows, n: outFeatures, k: inFeatures, a: x, lda: inFeatures, b: weight.data, ldb: inFeatures,
           bTransposed: true, c: y, ldc: outFeatures, beta: beta)
 }
+
+/// Linear layer for either precision: fp32 weights go through ``linear(_:rows:inFeatures:weight:bias:into:accumulate:)``
+/// (sgemm); bf16 weights through ``bf16Linear(_:rows:weight:into:accumulate:scratch:threads:)`` (bias rows written
+/// first, then accumulated into, as on the fp32 path). `scratch` holds the packed bf16 input; unused for fp32.
+func linear(_ x: UnsafePointer<Float>, rows: Int, inFeatures: Int, weight: LinearWeight, bias: Tensor?,
+            into y: UnsafeMutablePointer<Float>, accumulate: Bool = false, scratch: Scratch, threads: Int) {
+    switch weight {
+    case .fp32(let w):
+        linear(x, rows: rows, inFeatures: inFeatures, weight: w, bias: bias, into: y, accumulate: accumulate)
+    case .bf16(let w):
+        precondition(w.inFeatures == inFeatures, "bf16 weight has \(w.inFeatures) input features, not \(inFeatures)")
+        if let bias {
+            for r in 0..<rows {
+                let row = y + r * w.outFeatures
+                if accumulate { add(bias.data, into: row, count: w.outFeatures) } else { row.update(from: bias.data, count: w.outFeatures) }
+            }
+        }
+        bf16Linear(x, rows: rows, weight: w, into: y, accumulate: accumulate || bias != nil, scratch: scratch, threads: threads)
+    }
+}
