@@ -54,3 +54,9 @@ func bf16Linear(_ x: UnsafePointer<Float>, rows: Int, weight: BF16PackedWeight, 
         qa_bf16_gemm(packed, m, k, w, n, Int32(range.lowerBound), Int32(range.upperBound), y, n, accumulate ? 1 : 0)
     }
 }
+
+/// `value` rounded to the nearest bf16 (ties to even), widened back to fp32: the rounding both the weight packing and
+/// (in hardware) the input packing apply.
+func roundedToBF16(_ value: Float) -> Float {
+    Float(bitPattern: UInt32(qa_bf16_from_float(value)) << 16)
+}
