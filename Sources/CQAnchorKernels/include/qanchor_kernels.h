@@ -48,6 +48,10 @@ void qa_bf16_pack_input(const float *a, int m, int k, int lda, int block_begin, 
 void qa_bf16_gemm(const uint32_t *packed_input, int m, int k, const uint16_t *packed_weight, int n,
                   int panel_begin, int panel_end, float *c, int ldc, int accumulate);
 
+/// Returns freed heap pages to the OS (glibc malloc_trim; no-op elsewhere). Loaders call it after freeing the fp32
+/// copies of packed weights, so that the resident size reflects what is kept.
+void qa_release_free_heap_pages(void);
+
 #ifdef __cplusplus
 }
 #endif

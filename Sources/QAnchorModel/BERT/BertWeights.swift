@@ -60,6 +60,7 @@ struct BertWeights: Sendable {
         }
         self.layers = layers
         try w.checkNoneLeft()
+        if precision != .fp32 { releaseFreedHeapPages() }
     }
 
     /// Random weights of the given shape (benchmarks), uniform with a scale that keeps activations O(1).
@@ -82,6 +83,7 @@ struct BertWeights: Sendable {
                              outputWeight: m([d, f], 1 / Float(f).squareRoot()), outputBias: r([d], 0.02),
                              outputNormWeight: .filled(shape: [d], value: 1), outputNormBias: Tensor(zeros: [d]))
         }
+        if precision != .fp32 { releaseFreedHeapPages() }
     }
 
     /// Total bytes of weights held (fp32 tensors + packed bf16 matrices).

@@ -52,6 +52,7 @@ struct Qwen2Weights: Sendable {
         self.layers = layers
         finalNorm = try w.load("norm.weight", shape: [d])
         try w.checkNoneLeft()
+        if precision != .fp32 { releaseFreedHeapPages() }
     }
 
     /// Random weights of the given shape (benchmarks), scaled to keep activations O(1).
@@ -70,6 +71,7 @@ struct Qwen2Weights: Sendable {
                               gateUpWeight: m([2 * f, d], ws), downWeight: m([d, f], 1 / Float(f).squareRoot()))
         }
         finalNorm = .filled(shape: [d], value: 1)
+        if precision != .fp32 { releaseFreedHeapPages() }
     }
 
     /// Total bytes of weights held (fp32 tensors + packed bf16 matrices).

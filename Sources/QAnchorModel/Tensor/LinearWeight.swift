@@ -1,3 +1,5 @@
+import CQAnchorKernels
+
 /// The matrix of a Linear layer (`[out, in]`, PyTorch layout) in the form its ``ComputePrecision`` multiplies:
 /// an fp32 tensor passed to `sgemm` as-is, or a bf16 pre-packed weight for the engine's AVX512-BF16 kernel.
 ///
@@ -28,4 +30,11 @@ enum LinearWeight: Sendable {
         case .bf16(let w): w.byteCount
         }
     }
+}
+
+/// Returns heap pages freed while packing (the fp32 copies of each matrix) to the OS, so that a bf16 model's resident
+/// size reflects the packed weights rather than the malloc arena's high-water mark (glibc's `malloc_trim`; a no-op
+/// elsewhere).
+func releaseFreedHeapPages() {
+    qa_release_free_heap_pages()
 }
