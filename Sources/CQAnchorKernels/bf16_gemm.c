@@ -19,8 +19,8 @@
 //
 // The micro-kernel keeps a 6 × 64 tile of C in 24 zmm registers; per k-pair it loads the panel's 4 vectors and,
 // for each of the 6 rows, broadcasts that row's pair to all lanes: 24 VDPBF16PS per 4 loads + 6 broadcasts.
-// K is split into blocks of KC pairs so that a panel's slice (KC · 256 bytes) stays in L1 while every row block
-// of A streams past it.
+// Cache blocking (GotoBLAS order): K in blocks of KC pairs and rows in blocks of MC·6, so that one panel slice of W
+// (KC · 256 bytes) and one slice of A (MC · 6 · KC · 4 bytes) stay in L2 while the panel is multiplied with it.
 #include "qanchor_kernels.h"
 
 #include <immintrin.h>
@@ -29,7 +29,8 @@
 #define MR QA_BF16_ROWS_PER_BLOCK       // 6 rows per block of A
 #define NR QA_BF16_COLUMNS_PER_PANEL    // 64 columns per panel of W
 #define NV (NR / 16)                    // 4 zmm vectors across a panel
-#define KC 128                          // k-pairs per cache block (a panel slice is 32 KiB)
+#define KC 256                          // k-pairs per cache block: a panel slice is 64 KiB (L2)
+#define MC 20                           // row blocks (120 rows) per cache block: an A slice is 120 KiB (L2)
 
 #define BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512bf16")))
 
@@ -138,13 +139,16 @@ BF16_TARGET void qa_bf16_gemm(const uint32_t *packed_input, int m, int k, const 
     }
     for (int q0 = 0; q0 < kp; q0 += KC) {
         const int pairs = kp - q0 < KC ? kp - q0 : KC;
-        for (int p = panel_begin; p < panel_end; p++) {
-            const int cols = n - p * NR < NR ? n - p * NR : NR;
-            const uint16_t *wp = packed_weight + ((size_t)p * kp + q0) * NR * 2;
-            for (int b = 0; b < blocks; b++) {
-                const int rows = m - b * MR < MR ? m - b * MR : MR;
-                micro_kernel(packed_input + ((size_t)b * kp + q0) * MR, wp, pairs, c + (size_t)b * MR * ldc + p * NR,
-                             ldc, rows, cols, accumulate || q0 > 0);
+        for (int b0 = 0; b0 < blocks; b0 += MC) {
+            const int b1 = b0 + MC < blocks ? b0 + MC : blocks;
+            for (int p = panel_begin; p < panel_end; p++) {
+                const int cols = n - p * NR < NR ? n - p * NR : NR;
+                const uint16_t *wp = packed_weight + ((size_t)p * kp + q0) * NR * 2;
+                for (int b = b0; b < b1; b++) {
+                    const int rows = m - b * MR < MR ? m - b * MR : MR;
+                    micro_kernel(packed_input + ((size_t)b * kp + q0) * MR, wp, pairs,
+                                 c + (size_t)b * MR * ldc + p * NR, ldc, rows, cols, accumulate || q0 > 0);
+                }
             }
         }
     }

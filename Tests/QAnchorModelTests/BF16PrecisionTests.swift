@@ -32,7 +32,8 @@ import Testing
         #expect(roundedToBF16(.nan).isNaN)
     }
 
-    @Test(arguments: [(1, 1, 1), (13, 70, 37), (6, 64, 32), (50, 130, 300), (7, 200, 72)])
+    /// Shapes cover partial row blocks and panels, odd K, more than one K block (K > 512) and row cache block (M > 120).
+    @Test(arguments: [(1, 1, 1), (13, 70, 37), (6, 64, 32), (50, 130, 300), (7, 200, 72), (130, 70, 601)])
     func gemmMatchesNaiveProductOfRoundedInputs(shape: (m: Int, n: Int, k: Int)) throws {
         guard ComputePrecision.bf16.isSupported else { return expectUnsupported() }
         let (m, n, k) = shape
