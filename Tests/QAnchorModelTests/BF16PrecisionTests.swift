@@ -111,6 +111,19 @@ import Testing
         }
     }
 
+    @Test func bundleTextTowerWithinBF16Bound() throws {
+        guard ComputePrecision.bf16.isSupported else { return expectUnsupported() }
+        let model = try QAnchorEmbedder(bundle: QAnchorEmbedderTests.bundle, precision: .bf16)
+        #expect(model.precision == .bf16)
+        let cases = try #require(try QAnchorEmbedderTests.json("text_tower.json") as? [[String: Any]])
+        #expect(!cases.isEmpty)
+        for c in cases {
+            let (embedding, hidden) = try model.embedText(try #require(c["text"] as? String))
+            expectWithinBF16Bound([hidden], [QAnchorEmbedderTests.floats(c["hidden"])], "text tower hidden (bf16)")
+            expectWithinBF16Bound([embedding], [QAnchorEmbedderTests.floats(c["embedding"])], "text tower embedding (bf16)")
+        }
+    }
+
     @Test func randomWeightsUseTheSameValuesInBothPrecisions() throws {
         guard ComputePrecision.bf16.isSupported else { return expectUnsupported() }
         var c = Qwen2Configuration.qwen25_0_5B
@@ -136,6 +149,7 @@ import Testing
         #expect(!ComputePrecision.bf16.isSupported)
         #expect(throws: ModelLoadError.self) { try BertEncoder(directory: EngineGolden.url("bert-tiny"), precision: .bf16) }
         #expect(throws: ModelLoadError.self) { try Qwen2Decoder(directory: EngineGolden.url("qwen2-tiny"), precision: .bf16) }
+        #expect(throws: QAnchorModelError.self) { try QAnchorEmbedder(bundle: QAnchorEmbedderTests.bundle, precision: .bf16) }
     }
 }
 
