@@ -37,7 +37,7 @@ struct BF16PackedWeight: Sendable {
 }
 
 /// `y[T, O] (+)= bf16(x[T, I]) · bf16(W)ᵀ` with fp32 accumulation (AVX512-BF16). `x` is rounded and packed into
-/// `scratch` first (parallel over 6-row blocks), then output panels are split over `threads`.
+/// `scratch` first (parallel over 6-row blocks), then `threads` workers claim output panels two at a time.
 /// Callers must have checked ``ComputePrecision/bf16``'s support (the kernel uses AVX512-BF16 instructions).
 func bf16Linear(_ x: UnsafePointer<Float>, rows: Int, weight: BF16PackedWeight, into y: UnsafeMutablePointer<Float>,
                 accumulate: Bool, scratch: Scratch, threads: Int) {
@@ -46,11 +46,11 @@ func bf16Linear(_ x: UnsafePointer<Float>, rows: Int, weight: BF16PackedWeight, 
     let count = qa_bf16_packed_input_count(m, k)
     let packed = UnsafeMutableRawPointer(scratch.reserve(count)).assumingMemoryBound(to: UInt32.self)
     let blocks = (rows + Int(QA_BF16_ROWS_PER_BLOCK) - 1) / Int(QA_BF16_ROWS_PER_BLOCK)
-    parallelFor(blocks, parts: threads) { range in
+    parallelForDynamic(blocks, workers: threads, grain: 8) { range in
         qa_bf16_pack_input(x, m, k, k, Int32(range.lowerBound), Int32(range.upperBound), packed)
     }
     let w = UnsafePointer(weight.bf16Base)
-    parallelFor(weight.panels, parts: threads) { range in
+    parallelForDynamic(weight.panels, workers: threads, grain: 2) { range in
         qa_bf16_gemm(packed, m, k, w, n, Int32(range.lowerBound), Int32(range.upperBound), y, n, accumulate ? 1 : 0)
     }
 }

@@ -22,10 +22,15 @@ func softmaxRow(_ s: UnsafeMutablePointer<Float>, valid: Int, width: Int) {
     if valid < width { (s + valid).update(repeating: 0, count: width - valid) }
 }
 
-/// The largest of `count ≥ 1` floats (16 lane-wise maxima, then across lanes).
+/// The largest of `count ≥ 1` floats (16 lane-wise maxima, then across lanes). Compare-and-select rather than
+/// `pointwiseMax`, which lowers to a scalar loop (it implements IEEE `maximum` NaN rules).
 @inline(__always) func maximum(_ x: UnsafePointer<Float>, _ count: Int) -> Float {
     var m = Float16x(repeating: -.infinity), i = 0
-    while i + 16 <= count { m = pointwiseMax(m, loadVector(x + i)); i += 16 }
+    while i + 16 <= count {
+        let v = loadVector(x + i)
+        m.replace(with: v, where: v .> m)
+        i += 16
+    }
     var result = m.max()
     while i < count { if x[i] > result { result = x[i] }; i += 1 }
     return result
