@@ -36,7 +36,7 @@ struct BenchModelCommand: ParsableCommand {
             "benchmark": "model", "engine": "qanchor", "precision": precision.rawValue, "threads": BLAS.threads,
             "repeat": self.repeat,
             "cpu": cpuModel(), "timing": "best of repeat, after one warm-up run",
-            "openblas": ["core": BLAS.coreName, "config": BLAS.config,
+            "openblas": ["core": BLAS.coreName, "config": BLAS.config, "idle_workers_sleep": BLAS.idleWorkersSleep,
                          "OPENBLAS_CORETYPE": environment("OPENBLAS_CORETYPE"),
                          "OPENBLAS_L2_SIZE": environment("OPENBLAS_L2_SIZE")],
         ]

@@ -52,6 +52,11 @@ void qa_bf16_gemm(const uint32_t *packed_input, int m, int k, const uint16_t *pa
 /// copies of packed weights, so that the resident size reflects what is kept.
 void qa_release_free_heap_pages(void);
 
+/// Restarts OpenBLAS's worker threads so that they sleep as soon as they are idle instead of polling for ~2^28
+/// cycles (sets OPENBLAS_THREAD_TIMEOUT=4 unless the environment sets it). Returns 1 if done, 0 if this OpenBLAS
+/// lacks the entry points. Not thread-safe: call only while no thread is inside OpenBLAS (at startup).
+int qa_openblas_restart_workers_without_spinning(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,4 +1,6 @@
 import CCBLAS
+import CQAnchorKernels
+import Synchronization
 
 /// The OpenBLAS runtime the engine multiplies matrices with.
 ///
@@ -6,9 +8,24 @@ import CCBLAS
 /// Threading: the functions here may be called from any thread, but engines call `sgemm` one call at a time.
 public enum BLAS {
     /// Sets the number of OpenBLAS worker threads (process-wide). Values < 1 are treated as 1.
+    ///
+    /// The first call also restarts OpenBLAS's workers so that they sleep as soon as they are idle
+    /// (`OPENBLAS_THREAD_TIMEOUT=4` unless the environment sets another value): by default they poll for ~0.1 s after
+    /// every call, taking the cores from the engine's own parallel work between matrix products (measured: the bf16
+    /// prefill 25–30 % slower on 2 cores). Call it at startup, before any thread uses OpenBLAS (it is not safe while
+    /// a product runs).
     public static func setThreads(_ count: Int) {
+        workersRestarted.withLock { restarted in
+            if !restarted { restarted = qa_openblas_restart_workers_without_spinning() != 0 }
+        }
         openblas_set_num_threads(Int32(max(1, count)))
     }
+
+    /// Whether OpenBLAS's idle workers were restarted to sleep at once (false before the first ``setThreads(_:)``, or
+    /// if this OpenBLAS lacks the entry points).
+    public static var idleWorkersSleep: Bool { workersRestarted.withLock { $0 } }
+
+    private static let workersRestarted = Mutex(false)
 
     /// The number of OpenBLAS worker threads currently configured.
     public static var threads: Int { Int(openblas_get_num_threads()) }
