@@ -77,7 +77,7 @@ extension Qwen2Decoder {
             rmsNorm(xr, rows: rows, d: d, weight: lw.postAttentionNorm.data, eps: c.rmsNormEps, into: a)
             linear(a, rows: rows, inFeatures: d, weight: lw.gateUpWeight, bias: nil, into: gu,
                    scratch: ws.packedInput, threads: threads)
-            parallelFor(rows, parts: threads) { part in
+            parallelForDynamic(rows, workers: threads, grain: 16) { part in
                 swiGLU(gu + part.lowerBound * 2 * f, rows: part.count, f: f, into: h + part.lowerBound * f)
             }
             linear(h, rows: rows, inFeatures: f, weight: lw.downWeight, bias: nil, into: xr, accumulate: true,

@@ -25,7 +25,8 @@ struct UncheckedSendable<T>: @unchecked Sendable {
 /// Runs `body(range)` over `0..<count` in chunks of `grain` items that `workers` threads claim one at a time from a
 /// shared counter (the calling thread is one of them). Unlike ``parallelFor(_:parts:minimumChunk:_:)``'s fixed
 /// halves, a worker that the OS deschedules (a shared machine) delays only the chunk it holds, not half the work.
-/// Chunks are disjoint; `body` must only touch its own chunk. Used by the bf16 matrix product.
+/// Chunks are disjoint; `body` must only touch its own chunk. Used by the bf16 matrix product, attention softmax and
+/// SwiGLU (row-wise work: the chunking never changes a result).
 func parallelForDynamic(_ count: Int, workers: Int, grain: Int, _ body: (Range<Int>) -> Void) {
     let grain = max(1, grain)
     let workers = max(1, min(workers, (count + grain - 1) / grain))
