@@ -19,6 +19,26 @@ import Testing
         return (x.bitPattern >> 16) & 1 == 0 ? down : up
     }
 
+    @Test func supportMatchesTheCPUFlagsTheKernelNeeds() throws {
+        try ComputePrecision.fp32.checkSupported()
+        #expect(ComputePrecision(rawValue: "bf16") == .bf16 && ComputePrecision(rawValue: "fp32") == .fp32)
+        #expect(ComputePrecision(rawValue: "BF16") == nil)
+        // Independent of the runtime's cpuid check: the kernel needs avx512f, avx512bw and avx512_bf16 (Linux flags).
+        if let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+           let line = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) {
+            let flags = Set(line.split(separator: " ").map(String.init))
+            let expected = flags.isSuperset(of: ["avx512f", "avx512bw", "avx512_bf16"])
+            #expect(ComputePrecision.bf16.isSupported == expected, "cpuinfo flags say \(expected)")
+        }
+        if ComputePrecision.bf16.isSupported {
+            try ComputePrecision.bf16.checkSupported()
+        } else {
+            do { try ComputePrecision.bf16.checkSupported(); Issue.record("bf16 accepted without AVX512_BF16") } catch {
+                #expect("\(error)".contains("bf16") && "\(error)".contains("fp32"), "\(error)")
+            }
+        }
+    }
+
     @Test func roundingIsNearestEven() {
         var generator = SplitMix(seed: 3)
         for _ in 0..<20_000 {
