@@ -85,7 +85,7 @@ public final class Qwen2Decoder: @unchecked Sendable {
                 guard id >= 0, Int(id) < vocabulary else {
                     throw ModelInputError.tokenOutOfRange(sequence: 0, position: position, id: Int(id), vocabularySize: vocabulary)
                 }
-                values.append(contentsOf: UnsafeBufferPointer(start: weights.embedTokens.data + Int(id) * d, count: d))
+                weights.embedTokens.appendRow(Int(id), to: &values)
             case .vector(let v):
                 guard v.count == d else {
                     throw ModelInputError.vectorWidth(sequence: 0, position: position, expected: d, found: v.count)

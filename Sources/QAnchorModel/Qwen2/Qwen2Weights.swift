@@ -16,7 +16,7 @@ struct Qwen2LayerWeights: Sendable {
 ///
 /// Threading: immutable after loading; shared read-only.
 struct Qwen2Weights: Sendable {
-    let embedTokens: Tensor               // [V, d]
+    let embedTokens: EmbeddingTable       // [V, d]
     let layers: [Qwen2LayerWeights]
     let finalNorm: Tensor                 // [d]
 
@@ -29,7 +29,7 @@ struct Qwen2Weights: Sendable {
             name == "lm_head.weight" || name.hasSuffix("rotary_emb.inv_freq")
         }
         let d = c.hiddenSize, qW = c.queryWidth, kvW = c.kvWidth, f = c.intermediateSize
-        embedTokens = try w.load("embed_tokens.weight", shape: [c.vocabularySize, d])
+        embedTokens = EmbeddingTable(try w.load("embed_tokens.weight", shape: [c.vocabularySize, d]), precision: precision)
         var layers: [Qwen2LayerWeights] = []
         for i in 0..<c.layers {
             let p = "layers.\(i)."
@@ -63,7 +63,7 @@ struct Qwen2Weights: Sendable {
         func r(_ shape: [Int], _ scale: Float) -> Tensor { s &+= 1; return .random(shape: shape, scale: scale, seed: s) }
         func m(_ shape: [Int], _ scale: Float) -> LinearWeight { LinearWeight(r(shape, scale), precision: precision, threads: threads) }
         let ws = 1 / Float(d).squareRoot()
-        embedTokens = r([c.vocabularySize, d], 0.05)
+        embedTokens = EmbeddingTable(r([c.vocabularySize, d], 0.05), precision: precision)
         layers = (0..<c.layers).map { _ in
             Qwen2LayerWeights(inputNorm: .filled(shape: [d], value: 1),
                               qkvWeight: m([qW + 2 * kvW, d], ws), qkvBias: r([qW + 2 * kvW], 0.02),
@@ -76,7 +76,7 @@ struct Qwen2Weights: Sendable {
 
     /// Total bytes of weights held (fp32 tensors + packed bf16 matrices).
     var byteCount: Int {
-        var n = (embedTokens.count + finalNorm.count) * 4
+        var n = embedTokens.byteCount + finalNorm.count * 4
         for l in layers {
             n += (l.inputNorm.count + l.qkvBias.count + l.postAttentionNorm.count) * 4
             n += l.qkvWeight.byteCount + l.outputWeight.byteCount + l.gateUpWeight.byteCount + l.downWeight.byteCount
