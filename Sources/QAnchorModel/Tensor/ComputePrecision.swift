@@ -6,8 +6,9 @@ import CQAnchorKernels
 ///   cosine ≥ 0.99999, max-abs ≤ 1e-4 against transformers) is stated and tested for this precision.
 /// - ``bf16``: Linear weights converted once at load to bf16 (lossless for bf16 checkpoints such as Qwen2.5) and
 ///   pre-packed; activations rounded to bf16 (nearest even) per product; products accumulated in fp32 with
-///   AVX512-BF16 (`VDPBF16PS`, the engine's own kernel). Halves Linear-weight memory and roughly doubles the
-///   multiply rate. Attention, norms, activations and the K/V cache stay fp32. Looser accuracy (see docs/engine.md:
+///   AVX512-BF16 (`VDPBF16PS`, the engine's own kernel); Qwen2's token embedding table stored in bf16 too. Halves
+///   weight memory and roughly doubles the multiply rate. Attention, norms, activations, input vectors and the K/V
+///   cache stay fp32. Looser accuracy (see docs/engine.md:
 ///   cosine ≥ 0.999 on the tiny goldens). Needs a CPU with AVX512_BF16; loading with it elsewhere throws
 ///   ``ModelLoadError/unsupportedPrecision(_:reason:)``.
 ///
