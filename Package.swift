@@ -50,8 +50,11 @@ let package = Package(
             "CLMDB",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // The engine's own AVX512-BF16 GEMM (opt-in bf16 precision). No special compiler flags: its kernels carry
+        // `__attribute__((target(...)))` and are only called after a run-time CPU check.
+        .target(name: "CQAnchorKernels"),
         .target(name: "QAnchorModel", dependencies: [
-            "CCBLAS",
+            "CCBLAS", "CQAnchorKernels",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: modelTargetCPU),
         .target(name: "QAnchorDaemon", dependencies: [

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 
-/// A `transformers` `BertModel` in fp32 that returns the last-layer hidden state at [CLS] (position 0) of each text.
+/// A `transformers` `BertModel` (Linear layers in the ``ComputePrecision`` chosen at load, the rest fp32) that returns the last-layer hidden state at [CLS] (position 0) of each text.
 ///
 /// Texts of different lengths are packed back to back (no padding rows): every Linear runs once over all tokens of
 /// the batch through sgemm, and attention runs per text, which is exactly what BertModel computes with a padding
@@ -14,32 +14,49 @@ import Logging
 public final class BertEncoder: @unchecked Sendable {
     /// The model's shape.
     public let configuration: BertConfiguration
+    /// The arithmetic of the Linear layers (fixed at load).
+    public let precision: ComputePrecision
     let weights: BertWeights
     private let lock = NSLock()
     private let workspace = BertWorkspace()
 
-    /// Loads `config.json` and `model.safetensors` from a Hugging Face model directory.
-    /// Throws ``ModelLoadError`` naming the file, key or tensor at fault.
-    public convenience init(directory: URL, logger: Logger = Logger(label: "qanchor.model")) throws {
+    /// Loads `config.json` and `model.safetensors` from a Hugging Face model directory, its Linear weights stored for
+    /// `precision`. Throws ``ModelLoadError`` naming the file, key or tensor at fault, or
+    /// ``ModelLoadError/unsupportedPrecision(_:reason:)`` (checked first).
+    public convenience init(directory: URL, precision: ComputePrecision = .fp32,
+                            logger: Logger = Logger(label: "qanchor.model")) throws {
+        try precision.checkSupported()
         let start = DispatchTime.now().uptimeNanoseconds
         let (configURL, file) = try ModelDirectory.open(directory)
         let configuration = try BertConfiguration(contentsOf: configURL)
-        self.init(configuration: configuration, weights: try BertWeights(file: file, configuration: configuration))
-        ModelDirectory.logLoaded("BERT encoder", directory: directory, layers: configuration.layers,
+        self.init(configuration: configuration, precision: precision,
+                  weights: try BertWeights(file: file, configuration: configuration, precision: precision))
+        ModelDirectory.logLoaded("BERT encoder (\(precision))", directory: directory, layers: configuration.layers,
                                  hidden: configuration.hiddenSize, weightBytes: weightBytes, since: start, logger: logger)
     }
 
-    /// An encoder with deterministic random weights of the given shape (benchmarks).
+    /// An encoder with deterministic random weights of the given shape (benchmarks), fp32.
     public convenience init(randomWeights configuration: BertConfiguration, seed: UInt64 = 1) {
-        self.init(configuration: configuration, weights: BertWeights(randomFor: configuration, seed: seed))
+        self.init(configuration: configuration, precision: .fp32,
+                  weights: BertWeights(randomFor: configuration, seed: seed, precision: .fp32))
     }
 
-    init(configuration: BertConfiguration, weights: BertWeights) {
+    /// An encoder with the same deterministic random weights, stored for `precision` (benchmarks).
+    /// Throws ``ModelLoadError/unsupportedPrecision(_:reason:)``.
+    public convenience init(randomWeights configuration: BertConfiguration, seed: UInt64 = 1,
+                            precision: ComputePrecision) throws {
+        try precision.checkSupported()
+        self.init(configuration: configuration, precision: precision,
+                  weights: BertWeights(randomFor: configuration, seed: seed, precision: precision))
+    }
+
+    init(configuration: BertConfiguration, precision: ComputePrecision, weights: BertWeights) {
         self.configuration = configuration
+        self.precision = precision
         self.weights = weights
     }
 
-    /// Bytes of fp32 weights held.
+    /// Bytes of weights held (fp32, or bf16-packed Linear matrices with fp32 embeddings, norms and biases).
     public var weightBytes: Int { weights.byteCount }
 
     /// Bytes of workspace currently held (grows to the largest batch seen).
@@ -73,7 +90,7 @@ public final class BertEncoder: @unchecked Sendable {
         let c = configuration, d = c.hiddenSize, f = c.intermediateSize
         let n = texts.reduce(0) { $0 + $1.count }, maxLength = texts.map(\.count).max() ?? 0
         let offsets = texts.reduce(into: [0]) { $0.append($0.last! + $1.count) }
-        let ws = workspace
+        let ws = workspace, threads = BLAS.threads
         let x = ws.x.reserve(n * d), qkv = ws.qkv.reserve(n * 3 * d), ctx = ws.ctx.reserve(n * d)
         let h = ws.h.reserve(n * d), inter = ws.inter.reserve(n * f), scores = ws.scores.reserve(maxLength * maxLength)
 
@@ -91,7 +108,8 @@ public final class BertEncoder: @unchecked Sendable {
 
         for (l, lw) in weights.layers.enumerated() {
             let last = l == c.layers - 1
-            linear(x, rows: n, inFeatures: d, weight: lw.qkvWeight, bias: lw.qkvBias, into: qkv)
+            linear(x, rows: n, inFeatures: d, weight: lw.qkvWeight, bias: lw.qkvBias, into: qkv,
+                   scratch: ws.packedInput, threads: threads)
             // In the last layer only the [CLS] row of each text is needed: one query per text.
             let rows = last ? texts.count : n
             for (t, ids) in texts.enumerated() {
@@ -103,14 +121,16 @@ public final class BertEncoder: @unchecked Sendable {
             if last { for t in 0..<texts.count { (h + t * d).update(from: x + offsets[t] * d, count: d) } }
             else { h.update(from: x, count: n * d) }
             // h = LayerNorm((ctx · Woᵀ + bo) + h);  x = LayerNorm((gelu(h · Wiᵀ + bi) · Wfᵀ + bf) + h)
-            let threads = BLAS.threads
-            linear(ctx, rows: rows, inFeatures: d, weight: lw.attentionOutWeight, bias: nil, into: x)
+            linear(ctx, rows: rows, inFeatures: d, weight: lw.attentionOutWeight, bias: nil, into: x,
+                   scratch: ws.packedInput, threads: threads)
             biasResidualLayerNorm(x, bias: lw.attentionOutBias.data, residual: h, rows: rows, d: d,
                                   weight: lw.attentionNormWeight.data, normBias: lw.attentionNormBias.data,
                                   eps: c.layerNormEps, into: h, threads: threads)
-            linear(h, rows: rows, inFeatures: d, weight: lw.intermediateWeight, bias: nil, into: inter)
+            linear(h, rows: rows, inFeatures: d, weight: lw.intermediateWeight, bias: nil, into: inter,
+                   scratch: ws.packedInput, threads: threads)
             biasGELU(inter, bias: lw.intermediateBias.data, rows: rows, f: f, threads: threads)
-            linear(inter, rows: rows, inFeatures: f, weight: lw.outputWeight, bias: nil, into: x)
+            linear(inter, rows: rows, inFeatures: f, weight: lw.outputWeight, bias: nil, into: x,
+                   scratch: ws.packedInput, threads: threads)
             biasResidualLayerNorm(x, bias: lw.outputBias.data, residual: h, rows: rows, d: d,
                                   weight: lw.outputNormWeight.data, normBias: lw.outputNormBias.data,
                                   eps: c.layerNormEps, into: x, threads: threads)
@@ -137,8 +157,10 @@ private func bidirectionalAttention(qkv: UnsafeMutablePointer<Float>, queries: I
     }
 }
 
-/// Grow-only intermediates of one ``BertEncoder``: x, qkv, ctx, h `[tokens, ·]`, inter `[tokens, F]`, scores `[L, L]`.
+/// Grow-only intermediates of one ``BertEncoder``: x, qkv, ctx, h `[tokens, ·]`, inter `[tokens, F]`, scores `[L, L]`,
+/// and the bf16-packed input of the current Linear (bf16 precision only).
 final class BertWorkspace: @unchecked Sendable {
     let x = Scratch(), qkv = Scratch(), ctx = Scratch(), h = Scratch(), inter = Scratch(), scores = Scratch()
-    var byteCount: Int { [x, qkv, ctx, h, inter, scores].reduce(0) { $0 + $1.byteCount } }
+    let packedInput = Scratch()
+    var byteCount: Int { [x, qkv, ctx, h, inter, scores, packedInput].reduce(0) { $0 + $1.byteCount } }
 }

@@ -2,12 +2,13 @@ import Foundation
 
 /// The weights of one BERT layer in the engine's layout: PyTorch `[out, in]` matrices (used by sgemm as-is),
 /// query/key/value fused into one `[3d, d]` matrix so that one sgemm projects all three.
+/// Matrices are fp32 or bf16-packed per the load's ``ComputePrecision``; biases and norms stay fp32.
 struct BertLayerWeights: Sendable {
-    let qkvWeight: Tensor, qkvBias: Tensor            // [3d, d], [3d]
-    let attentionOutWeight: Tensor, attentionOutBias: Tensor   // [d, d], [d]
-    let attentionNormWeight: Tensor, attentionNormBias: Tensor // [d]
-    let intermediateWeight: Tensor, intermediateBias: Tensor   // [F, d], [F]
-    let outputWeight: Tensor, outputBias: Tensor               // [d, F], [d]
+    let qkvWeight: LinearWeight, qkvBias: Tensor                     // [3d, d], [3d]
+    let attentionOutWeight: LinearWeight, attentionOutBias: Tensor   // [d, d], [d]
+    let attentionNormWeight: Tensor, attentionNormBias: Tensor       // [d]
+    let intermediateWeight: LinearWeight, intermediateBias: Tensor   // [F, d], [F]
+    let outputWeight: LinearWeight, outputBias: Tensor               // [d, F], [d]
     let outputNormWeight: Tensor, outputNormBias: Tensor       // [d]
 }
 
@@ -22,7 +23,10 @@ struct BertWeights: Sendable {
     let layers: [BertLayerWeights]
 
     /// Loads from a `BertModel` safetensors file (names with or without a `bert.` prefix), checking every shape.
-    init(file: SafeTensorsFile, configuration c: BertConfiguration) throws {
+    /// With `.bf16`, each layer's matrices are packed as soon as they are read.
+    init(file: SafeTensorsFile, configuration c: BertConfiguration, precision: ComputePrecision) throws {
+        let threads = BLAS.threads
+        func linear(_ t: Tensor) -> LinearWeight { LinearWeight(t, precision: precision, threads: threads) }
         var w = WeightLoader(file: file, prefixes: ["", "bert."]) { name in
             name.contains("pooler.") || name.hasSuffix("position_ids") || name.hasPrefix("cls.")
         }
@@ -42,27 +46,29 @@ struct BertWeights: Sendable {
             let kb = try w.load(p + "attention.self.key.bias", shape: [d])
             let vb = try w.load(p + "attention.self.value.bias", shape: [d])
             layers.append(BertLayerWeights(
-                qkvWeight: .concatenatingRows([q, k, v]), qkvBias: .concatenatingRows([qb, kb, vb]),
-                attentionOutWeight: try w.load(p + "attention.output.dense.weight", shape: [d, d]),
+                qkvWeight: linear(.concatenatingRows([q, k, v])), qkvBias: .concatenatingRows([qb, kb, vb]),
+                attentionOutWeight: linear(try w.load(p + "attention.output.dense.weight", shape: [d, d])),
                 attentionOutBias: try w.load(p + "attention.output.dense.bias", shape: [d]),
                 attentionNormWeight: try w.load(p + "attention.output.LayerNorm.weight", shape: [d]),
                 attentionNormBias: try w.load(p + "attention.output.LayerNorm.bias", shape: [d]),
-                intermediateWeight: try w.load(p + "intermediate.dense.weight", shape: [f, d]),
+                intermediateWeight: linear(try w.load(p + "intermediate.dense.weight", shape: [f, d])),
                 intermediateBias: try w.load(p + "intermediate.dense.bias", shape: [f]),
-                outputWeight: try w.load(p + "output.dense.weight", shape: [d, f]),
+                outputWeight: linear(try w.load(p + "output.dense.weight", shape: [d, f])),
                 outputBias: try w.load(p + "output.dense.bias", shape: [d]),
                 outputNormWeight: try w.load(p + "output.LayerNorm.weight", shape: [d]),
                 outputNormBias: try w.load(p + "output.LayerNorm.bias", shape: [d])))
         }
         self.layers = layers
         try w.checkNoneLeft()
+        if precision != .fp32 { releaseFreedHeapPages() }
     }
 
     /// Random weights of the given shape (benchmarks), uniform with a scale that keeps activations O(1).
-    init(randomFor c: BertConfiguration, seed: UInt64) {
-        let d = c.hiddenSize, f = c.intermediateSize
+    init(randomFor c: BertConfiguration, seed: UInt64, precision: ComputePrecision) {
+        let d = c.hiddenSize, f = c.intermediateSize, threads = BLAS.threads
         var s = seed
         func r(_ shape: [Int], _ scale: Float) -> Tensor { s &+= 1; return .random(shape: shape, scale: scale, seed: s) }
+        func m(_ shape: [Int], _ scale: Float) -> LinearWeight { LinearWeight(r(shape, scale), precision: precision, threads: threads) }
         let ws = 1 / Float(d).squareRoot()
         wordEmbeddings = r([c.vocabularySize, d], 1)
         positionEmbeddings = r([c.maxPositions, d], 0.1)
@@ -70,23 +76,24 @@ struct BertWeights: Sendable {
         embeddingNormWeight = .filled(shape: [d], value: 1)
         embeddingNormBias = Tensor(zeros: [d])
         layers = (0..<c.layers).map { _ in
-            BertLayerWeights(qkvWeight: r([3 * d, d], ws), qkvBias: r([3 * d], 0.02),
-                             attentionOutWeight: r([d, d], ws), attentionOutBias: r([d], 0.02),
+            BertLayerWeights(qkvWeight: m([3 * d, d], ws), qkvBias: r([3 * d], 0.02),
+                             attentionOutWeight: m([d, d], ws), attentionOutBias: r([d], 0.02),
                              attentionNormWeight: .filled(shape: [d], value: 1), attentionNormBias: Tensor(zeros: [d]),
-                             intermediateWeight: r([f, d], ws), intermediateBias: r([f], 0.02),
-                             outputWeight: r([d, f], 1 / Float(f).squareRoot()), outputBias: r([d], 0.02),
+                             intermediateWeight: m([f, d], ws), intermediateBias: r([f], 0.02),
+                             outputWeight: m([d, f], 1 / Float(f).squareRoot()), outputBias: r([d], 0.02),
                              outputNormWeight: .filled(shape: [d], value: 1), outputNormBias: Tensor(zeros: [d]))
         }
+        if precision != .fp32 { releaseFreedHeapPages() }
     }
 
-    /// Total bytes of fp32 weights.
+    /// Total bytes of weights held (fp32 tensors + packed bf16 matrices).
     var byteCount: Int {
-        var n = wordEmbeddings.count + positionEmbeddings.count + tokenTypeEmbeddings.count + 2 * embeddingNormWeight.count
+        var n = (wordEmbeddings.count + positionEmbeddings.count + tokenTypeEmbeddings.count + 2 * embeddingNormWeight.count) * 4
         for l in layers {
-            n += l.qkvWeight.count + l.qkvBias.count + l.attentionOutWeight.count + l.attentionOutBias.count
-            n += 2 * l.attentionNormWeight.count + l.intermediateWeight.count + l.intermediateBias.count
-            n += l.outputWeight.count + l.outputBias.count + 2 * l.outputNormWeight.count
+            n += (l.qkvBias.count + l.attentionOutBias.count + 2 * l.attentionNormWeight.count) * 4
+            n += (l.intermediateBias.count + l.outputBias.count + 2 * l.outputNormWeight.count) * 4
+            n += l.qkvWeight.byteCount + l.attentionOutWeight.byteCount + l.intermediateWeight.byteCount + l.outputWeight.byteCount
         }
-        return n * 4
+        return n
     }
 }

@@ -11,6 +11,8 @@ public enum ModelLoadError: Error, Sendable, Equatable, CustomStringConvertible 
     case unexpectedTensors(file: String, tensors: [String])
     /// The weights file itself is malformed.
     case weights(SafeTensorsError)
+    /// The requested ``ComputePrecision`` cannot run on this machine (e.g. bf16 without AVX512_BF16).
+    case unsupportedPrecision(String, reason: String)
 
     public var description: String {
         switch self {
@@ -21,6 +23,7 @@ public enum ModelLoadError: Error, Sendable, Equatable, CustomStringConvertible 
         case let .unexpectedTensors(file, tensors):
             "\(file): \(tensors.count) unexpected tensor(s): \(tensors.prefix(8).joined(separator: ", "))\(tensors.count > 8 ? ", …" : "")"
         case let .weights(error): error.description
+        case let .unsupportedPrecision(precision, reason): "compute precision '\(precision)' is not supported: \(reason)"
         }
     }
 }

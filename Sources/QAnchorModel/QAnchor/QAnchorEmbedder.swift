@@ -34,7 +34,12 @@ public final class QAnchorEmbedder: Sendable {
     let suffixes: [String: ScenarioSuffix]
     private let preambleState = Mutex<DecoderState?>(nil)
 
-    public init(bundle: URL) throws(QAnchorModelError) {
+    /// The Linear-layer arithmetic of the backbone and the encoders (chosen at load).
+    public var precision: ComputePrecision { decoder.precision }
+
+    /// Loads the bundle, the backbone and every encoder with their Linear layers in `precision` (default fp32; bf16
+    /// needs AVX512_BF16 and otherwise fails as `.component` naming the backbone, before any weight is read).
+    public init(bundle: URL, precision: ComputePrecision = .fp32) throws(QAnchorModelError) {
         let manifest: BundleManifest
         do { manifest = try BundleManifest.load(bundleDirectory: bundle) } catch { throw .manifest(error) }
         let backboneURL = bundle.appendingPathComponent(manifest.backbone)
@@ -43,7 +48,7 @@ public final class QAnchorEmbedder: Sendable {
             throw .component(path: tokenizerURL.path, underlying: "\(error)")
         }
         do { try manifest.validate(backboneTokenizer: backboneTokenizer) } catch { throw .manifest(error) }
-        do { decoder = try Qwen2Decoder(directory: backboneURL) } catch {
+        do { decoder = try Qwen2Decoder(directory: backboneURL, precision: precision) } catch {
             throw .component(path: backboneURL.path, underlying: "\(error)")
         }
         let manifestPath = bundle.appendingPathComponent(BundleManifest.fileName).path
@@ -56,7 +61,7 @@ public final class QAnchorEmbedder: Sendable {
             if encoders[dir] != nil { continue }
             let url = bundle.appendingPathComponent(dir)
             let encoder: BertEncoder
-            do { encoder = try BertEncoder(directory: url) } catch {
+            do { encoder = try BertEncoder(directory: url, precision: precision) } catch {
                 throw .component(path: url.path, underlying: "\(error)")
             }
             let tokenizer: WordPieceTokenizer

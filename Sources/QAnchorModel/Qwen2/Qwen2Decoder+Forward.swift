@@ -46,7 +46,8 @@ extension Qwen2Decoder {
         var final = x, finalRows: [Int] = []
         for (l, lw) in weights.layers.enumerated() {
             rmsNorm(x, rows: t, d: d, weight: lw.inputNorm.data, eps: c.rmsNormEps, into: a)
-            linear(a, rows: t, inFeatures: d, weight: lw.qkvWeight, bias: lw.qkvBias, into: qkv)
+            linear(a, rows: t, inFeatures: d, weight: lw.qkvWeight, bias: lw.qkvBias, into: qkv,
+                   scratch: ws.packedInput, threads: threads)
             let keysOut = plan.keysOut(l), valuesOut = plan.valuesOut(l)
             for run in plan.runs {
                 for (index, r) in run.enumerated() {
@@ -74,13 +75,16 @@ extension Qwen2Decoder {
                     (ar + n * qW).update(from: att + r * qW, count: qW)
                 }
             }
-            linear(ar, rows: rows, inFeatures: qW, weight: lw.outputWeight, bias: nil, into: xr, accumulate: true)
+            linear(ar, rows: rows, inFeatures: qW, weight: lw.outputWeight, bias: nil, into: xr, accumulate: true,
+                   scratch: ws.packedInput, threads: threads)
             rmsNorm(xr, rows: rows, d: d, weight: lw.postAttentionNorm.data, eps: c.rmsNormEps, into: a)
-            linear(a, rows: rows, inFeatures: d, weight: lw.gateUpWeight, bias: nil, into: gu)
-            parallelFor(rows, parts: threads) { part in
+            linear(a, rows: rows, inFeatures: d, weight: lw.gateUpWeight, bias: nil, into: gu,
+                   scratch: ws.packedInput, threads: threads)
+            parallelForDynamic(rows, workers: threads, grain: 16) { part in
                 swiGLU(gu + part.lowerBound * 2 * f, rows: part.count, f: f, into: h + part.lowerBound * f)
             }
-            linear(h, rows: rows, inFeatures: f, weight: lw.downWeight, bias: nil, into: xr, accumulate: true)
+            linear(h, rows: rows, inFeatures: f, weight: lw.downWeight, bias: nil, into: xr, accumulate: true,
+                   scratch: ws.packedInput, threads: threads)
             if l == c.layers - 1 { finalRows = xr == x ? plan.outputRows : Array(0..<rows); final = xr }
         }
         return finalRows.map { r in

@@ -1,7 +1,8 @@
 import Foundation
 import Logging
 
-/// A `transformers` `Qwen2Model` in fp32, fed with embeddings, with a reusable key/value cache (``DecoderState``).
+/// A `transformers` `Qwen2Model`, fed with embeddings, with a reusable key/value cache (``DecoderState``).
+/// Linear layers run in the ``ComputePrecision`` chosen at load (fp32 by default, or bf16); everything else is fp32.
 ///
 /// Typical use (the Q-Anchor refresh):
 /// ```swift
@@ -9,7 +10,7 @@ import Logging
 /// let user = try decoder.prefill(decoder.embed(userItems), after: preamble)    // per user: preamble reused
 /// let hidden = try decoder.runSuffixes(scenarioSuffixes, after: user)          // all scenarios, batched
 /// ```
-/// Every Linear runs as one sgemm over all positions of a call (all suffixes of a batch together); attention reads
+/// Every Linear runs as one matrix product over all positions of a call (all suffixes of a batch together); attention reads
 /// the cached K/V in place. The state passed in is never modified.
 ///
 /// Threading: calls are serialised by an internal lock (workspaces are reused between calls); the decoder may be
@@ -18,34 +19,51 @@ import Logging
 public final class Qwen2Decoder: @unchecked Sendable {
     /// The model's shape.
     public let configuration: Qwen2Configuration
+    /// The arithmetic of the Linear layers (fixed at load).
+    public let precision: ComputePrecision
     let weights: Qwen2Weights
     let rotary: RotaryTable
     let workspace = Qwen2Workspace()
     private let lock = NSLock()
 
     /// Loads `config.json` and `model.safetensors` from a Hugging Face model directory (a `Qwen2Model` or
-    /// `Qwen2ForCausalLM` checkpoint). Throws ``ModelLoadError`` naming the file, key or tensor at fault.
-    public convenience init(directory: URL, logger: Logger = Logger(label: "qanchor.model")) throws {
+    /// `Qwen2ForCausalLM` checkpoint), its Linear weights stored for `precision`. Throws ``ModelLoadError`` naming
+    /// the file, key or tensor at fault, or ``ModelLoadError/unsupportedPrecision(_:reason:)`` (checked first).
+    public convenience init(directory: URL, precision: ComputePrecision = .fp32,
+                            logger: Logger = Logger(label: "qanchor.model")) throws {
+        try precision.checkSupported()
         let start = DispatchTime.now().uptimeNanoseconds
         let (configURL, file) = try ModelDirectory.open(directory)
         let configuration = try Qwen2Configuration(contentsOf: configURL)
-        self.init(configuration: configuration, weights: try Qwen2Weights(file: file, configuration: configuration))
-        ModelDirectory.logLoaded("Qwen2 decoder", directory: directory, layers: configuration.layers,
+        self.init(configuration: configuration, precision: precision,
+                  weights: try Qwen2Weights(file: file, configuration: configuration, precision: precision))
+        ModelDirectory.logLoaded("Qwen2 decoder (\(precision))", directory: directory, layers: configuration.layers,
                                  hidden: configuration.hiddenSize, weightBytes: weightBytes, since: start, logger: logger)
     }
 
-    /// A decoder with deterministic random weights of the given shape (benchmarks).
+    /// A decoder with deterministic random weights of the given shape (benchmarks), fp32.
     public convenience init(randomWeights configuration: Qwen2Configuration, seed: UInt64 = 1) {
-        self.init(configuration: configuration, weights: Qwen2Weights(randomFor: configuration, seed: seed))
+        self.init(configuration: configuration, precision: .fp32,
+                  weights: Qwen2Weights(randomFor: configuration, seed: seed, precision: .fp32))
     }
 
-    init(configuration: Qwen2Configuration, weights: Qwen2Weights) {
+    /// A decoder with the same deterministic random weights, stored for `precision` (benchmarks).
+    /// Throws ``ModelLoadError/unsupportedPrecision(_:reason:)``.
+    public convenience init(randomWeights configuration: Qwen2Configuration, seed: UInt64 = 1,
+                            precision: ComputePrecision) throws {
+        try precision.checkSupported()
+        self.init(configuration: configuration, precision: precision,
+                  weights: Qwen2Weights(randomFor: configuration, seed: seed, precision: precision))
+    }
+
+    init(configuration: Qwen2Configuration, precision: ComputePrecision, weights: Qwen2Weights) {
         self.configuration = configuration
+        self.precision = precision
         self.weights = weights
         rotary = RotaryTable(theta: configuration.ropeTheta, headDim: configuration.headDim)
     }
 
-    /// Bytes of fp32 weights held.
+    /// Bytes of weights held (fp32, or bf16-packed Linear matrices with fp32 embeddings and norms).
     public var weightBytes: Int { weights.byteCount }
 
     /// Bytes of workspace currently held (grows to the largest call seen).
@@ -67,7 +85,7 @@ public final class Qwen2Decoder: @unchecked Sendable {
                 guard id >= 0, Int(id) < vocabulary else {
                     throw ModelInputError.tokenOutOfRange(sequence: 0, position: position, id: Int(id), vocabularySize: vocabulary)
                 }
-                values.append(contentsOf: UnsafeBufferPointer(start: weights.embedTokens.data + Int(id) * d, count: d))
+                weights.embedTokens.appendRow(Int(id), to: &values)
             case .vector(let v):
                 guard v.count == d else {
                     throw ModelInputError.vectorWidth(sequence: 0, position: position, expected: d, found: v.count)

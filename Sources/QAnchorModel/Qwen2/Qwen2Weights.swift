@@ -1,30 +1,35 @@
 import Foundation
 
 /// One Qwen2 decoder layer in the engine's layout: PyTorch `[out, in]` matrices, q/k/v fused into one
-/// `[qWidth + 2·kvWidth, d]` matrix (with fused bias) and gate/up fused into `[2F, d]`, so each needs one sgemm.
+/// `[qWidth + 2·kvWidth, d]` matrix (with fused bias) and gate/up fused into `[2F, d]`, so each needs one product.
+/// Matrices are fp32 or bf16-packed per the load's ``ComputePrecision``; norms and biases stay fp32.
 struct Qwen2LayerWeights: Sendable {
-    let inputNorm: Tensor                 // [d]
-    let qkvWeight: Tensor, qkvBias: Tensor   // [qW + 2 kvW, d], [qW + 2 kvW]
-    let outputWeight: Tensor              // [d, qW]
-    let postAttentionNorm: Tensor         // [d]
-    let gateUpWeight: Tensor              // [2F, d]  (gate rows, then up rows)
-    let downWeight: Tensor                // [d, F]
+    let inputNorm: Tensor                       // [d]
+    let qkvWeight: LinearWeight, qkvBias: Tensor   // [qW + 2 kvW, d], [qW + 2 kvW]
+    let outputWeight: LinearWeight              // [d, qW]
+    let postAttentionNorm: Tensor               // [d]
+    let gateUpWeight: LinearWeight              // [2F, d]  (gate rows, then up rows)
+    let downWeight: LinearWeight                // [d, F]
 }
 
 /// All weights of a `Qwen2Model` (`model.` prefix optional; `lm_head.weight` ignored, the LM head is never applied).
 ///
 /// Threading: immutable after loading; shared read-only.
 struct Qwen2Weights: Sendable {
-    let embedTokens: Tensor               // [V, d]
+    let embedTokens: EmbeddingTable       // [V, d]
     let layers: [Qwen2LayerWeights]
     let finalNorm: Tensor                 // [d]
 
-    init(file: SafeTensorsFile, configuration c: Qwen2Configuration) throws {
+    /// Loads and checks every tensor; with `.bf16`, each layer's matrices are packed as soon as they are read (the
+    /// fp32 copies of one layer at a time are alive while loading).
+    init(file: SafeTensorsFile, configuration c: Qwen2Configuration, precision: ComputePrecision) throws {
+        let threads = BLAS.threads
+        func linear(_ t: Tensor) -> LinearWeight { LinearWeight(t, precision: precision, threads: threads) }
         var w = WeightLoader(file: file, prefixes: ["model.", ""]) { name in
             name == "lm_head.weight" || name.hasSuffix("rotary_emb.inv_freq")
         }
         let d = c.hiddenSize, qW = c.queryWidth, kvW = c.kvWidth, f = c.intermediateSize
-        embedTokens = try w.load("embed_tokens.weight", shape: [c.vocabularySize, d])
+        embedTokens = EmbeddingTable(try w.load("embed_tokens.weight", shape: [c.vocabularySize, d]), precision: precision)
         var layers: [Qwen2LayerWeights] = []
         for i in 0..<c.layers {
             let p = "layers.\(i)."
@@ -38,40 +43,44 @@ struct Qwen2Weights: Sendable {
             let up = try w.load(p + "mlp.up_proj.weight", shape: [f, d])
             layers.append(Qwen2LayerWeights(
                 inputNorm: try w.load(p + "input_layernorm.weight", shape: [d]),
-                qkvWeight: .concatenatingRows([q, k, v]), qkvBias: .concatenatingRows([qb, kb, vb]),
-                outputWeight: try w.load(p + "self_attn.o_proj.weight", shape: [d, qW]),
+                qkvWeight: linear(.concatenatingRows([q, k, v])), qkvBias: .concatenatingRows([qb, kb, vb]),
+                outputWeight: linear(try w.load(p + "self_attn.o_proj.weight", shape: [d, qW])),
                 postAttentionNorm: try w.load(p + "post_attention_layernorm.weight", shape: [d]),
-                gateUpWeight: .concatenatingRows([gate, up]),
-                downWeight: try w.load(p + "mlp.down_proj.weight", shape: [d, f])))
+                gateUpWeight: linear(.concatenatingRows([gate, up])),
+                downWeight: linear(try w.load(p + "mlp.down_proj.weight", shape: [d, f]))))
         }
         self.layers = layers
         finalNorm = try w.load("norm.weight", shape: [d])
         try w.checkNoneLeft()
+        if precision != .fp32 { releaseFreedHeapPages() }
     }
 
     /// Random weights of the given shape (benchmarks), scaled to keep activations O(1).
-    init(randomFor c: Qwen2Configuration, seed: UInt64) {
-        let d = c.hiddenSize, qW = c.queryWidth, kvW = c.kvWidth, f = c.intermediateSize
+    /// The same random values for both precisions (bf16 rounds them when packing).
+    init(randomFor c: Qwen2Configuration, seed: UInt64, precision: ComputePrecision) {
+        let d = c.hiddenSize, qW = c.queryWidth, kvW = c.kvWidth, f = c.intermediateSize, threads = BLAS.threads
         var s = seed
         func r(_ shape: [Int], _ scale: Float) -> Tensor { s &+= 1; return .random(shape: shape, scale: scale, seed: s) }
+        func m(_ shape: [Int], _ scale: Float) -> LinearWeight { LinearWeight(r(shape, scale), precision: precision, threads: threads) }
         let ws = 1 / Float(d).squareRoot()
-        embedTokens = r([c.vocabularySize, d], 0.05)
+        embedTokens = EmbeddingTable(r([c.vocabularySize, d], 0.05), precision: precision)
         layers = (0..<c.layers).map { _ in
             Qwen2LayerWeights(inputNorm: .filled(shape: [d], value: 1),
-                              qkvWeight: r([qW + 2 * kvW, d], ws), qkvBias: r([qW + 2 * kvW], 0.02),
-                              outputWeight: r([d, qW], ws), postAttentionNorm: .filled(shape: [d], value: 1),
-                              gateUpWeight: r([2 * f, d], ws), downWeight: r([d, f], 1 / Float(f).squareRoot()))
+                              qkvWeight: m([qW + 2 * kvW, d], ws), qkvBias: r([qW + 2 * kvW], 0.02),
+                              outputWeight: m([d, qW], ws), postAttentionNorm: .filled(shape: [d], value: 1),
+                              gateUpWeight: m([2 * f, d], ws), downWeight: m([d, f], 1 / Float(f).squareRoot()))
         }
         finalNorm = .filled(shape: [d], value: 1)
+        if precision != .fp32 { releaseFreedHeapPages() }
     }
 
-    /// Total bytes of fp32 weights.
+    /// Total bytes of weights held (fp32 tensors + packed bf16 matrices).
     var byteCount: Int {
-        var n = embedTokens.count + finalNorm.count
+        var n = embedTokens.byteCount + finalNorm.count * 4
         for l in layers {
-            n += l.inputNorm.count + l.qkvWeight.count + l.qkvBias.count + l.outputWeight.count
-            n += l.postAttentionNorm.count + l.gateUpWeight.count + l.downWeight.count
+            n += (l.inputNorm.count + l.qkvBias.count + l.postAttentionNorm.count) * 4
+            n += l.qkvWeight.byteCount + l.outputWeight.byteCount + l.gateUpWeight.byteCount + l.downWeight.byteCount
         }
-        return n * 4
+        return n
     }
 }

@@ -1,4 +1,6 @@
 import CCBLAS
+import CQAnchorKernels
+import Synchronization
 
 /// The OpenBLAS runtime the engine multiplies matrices with.
 ///
@@ -6,9 +8,24 @@ import CCBLAS
 /// Threading: the functions here may be called from any thread, but engines call `sgemm` one call at a time.
 public enum BLAS {
     /// Sets the number of OpenBLAS worker threads (process-wide). Values < 1 are treated as 1.
+    ///
+    /// The first call also restarts OpenBLAS's workers so that they sleep as soon as they are idle
+    /// (`OPENBLAS_THREAD_TIMEOUT=4` unless the environment sets another value): by default they poll for ~0.1 s after
+    /// every call, taking the cores from the engine's own parallel work between matrix products (measured: the bf16
+    /// prefill 25–30 % slower on 2 cores). Call it at startup, before any thread uses OpenBLAS (it is not safe while
+    /// a product runs).
     public static func setThreads(_ count: Int) {
+        workersRestarted.withLock { restarted in
+            if !restarted { restarted = qa_openblas_restart_workers_without_spinning() != 0 }
+        }
         openblas_set_num_threads(Int32(max(1, count)))
     }
+
+    /// Whether OpenBLAS's idle workers were restarted to sleep at once (false before the first ``setThreads(_:)``, or
+    /// if this OpenBLAS lacks the entry points).
+    public static var idleWorkersSleep: Bool { workersRestarted.withLock { $0 } }
+
+    private static let workersRestarted = Mutex(false)
 
     /// The number of OpenBLAS worker threads currently configured.
     public static var threads: Int { Int(openblas_get_num_threads()) }
@@ -56,4 +73,24 @@ func linear(_ x: UnsafePointer<Float>, rows: Int, inFeatures: Int,
     }
     sgemm(m: rows, n: outFeatures, k: inFeatures, a: x, lda: inFeatures, b: weight.data, ldb: inFeatures,
           bTransposed: true, c: y, ldc: outFeatures, beta: beta)
+}
+
+/// Linear layer for either precision: fp32 weights go through ``linear(_:rows:inFeatures:weight:bias:into:accumulate:)``
+/// (sgemm); bf16 weights through ``bf16Linear(_:rows:weight:into:accumulate:scratch:threads:)`` (bias rows written
+/// first, then accumulated into, as on the fp32 path). `scratch` holds the packed bf16 input; unused for fp32.
+func linear(_ x: UnsafePointer<Float>, rows: Int, inFeatures: Int, weight: LinearWeight, bias: Tensor?,
+            into y: UnsafeMutablePointer<Float>, accumulate: Bool = false, scratch: Scratch, threads: Int) {
+    switch weight {
+    case .fp32(let w):
+        linear(x, rows: rows, inFeatures: inFeatures, weight: w, bias: bias, into: y, accumulate: accumulate)
+    case .bf16(let w):
+        precondition(w.inFeatures == inFeatures, "bf16 weight has \(w.inFeatures) input features, not \(inFeatures)")
+        if let bias {
+            for r in 0..<rows {
+                let row = y + r * w.outFeatures
+                if accumulate { add(bias.data, into: row, count: w.outFeatures) } else { row.update(from: bias.data, count: w.outFeatures) }
+            }
+        }
+        bf16Linear(x, rows: rows, weight: w, into: y, accumulate: accumulate || bias != nil, scratch: scratch, threads: threads)
+    }
 }

@@ -54,7 +54,7 @@ func groupedCausalAttention(q: UnsafePointer<Float>, ldq: Int, runs: [Range<Int>
                       c: scores + (lo - r0) * group * width + p, ldc: width, alpha: scale)
             }
             // One parallel softmax over the block: stacked row (i, j) sees P past keys and its run's rows up to i.
-            parallelFor(r1 - r0, parts: threads, minimumChunk: 8) { rows in
+            parallelForDynamic(r1 - r0, workers: threads, grain: 16) { rows in
                 var k = 0
                 for i in r0 + rows.lowerBound ..< r0 + rows.upperBound {
                     while blockRuns[k].upperBound <= i { k += 1 }

@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 
 /// Runs `body(range)` over `0..<count` split into at most `parts` contiguous chunks, in parallel on Dispatch's
 /// worker threads (the calling thread takes part). Used for the element-wise kernels between matrix products, so
@@ -19,4 +20,26 @@ func parallelFor(_ count: Int, parts: Int, minimumChunk: Int = 1, _ body: (Range
 struct UncheckedSendable<T>: @unchecked Sendable {
     let value: T
     init(_ value: T) { self.value = value }
+}
+
+/// Runs `body(range)` over `0..<count` in chunks of `grain` items that `workers` threads claim one at a time from a
+/// shared counter (the calling thread is one of them). Unlike ``parallelFor(_:parts:minimumChunk:_:)``'s fixed
+/// halves, a worker that the OS deschedules (a shared machine) delays only the chunk it holds, not half the work.
+/// Chunks are disjoint; `body` must only touch its own chunk. Used by the bf16 matrix product, attention softmax and
+/// SwiGLU (row-wise work: the chunking never changes a result).
+func parallelForDynamic(_ count: Int, workers: Int, grain: Int, _ body: (Range<Int>) -> Void) {
+    let grain = max(1, grain)
+    let workers = max(1, min(workers, (count + grain - 1) / grain))
+    if workers == 1 { body(0..<count); return }
+    let next = Atomic<Int>(0)
+    withoutActuallyEscaping(body) { body in
+        let box = UncheckedSendable(body)
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            while true {
+                let start = next.wrappingAdd(grain, ordering: .relaxed).oldValue
+                if start >= count { return }
+                box.value(start ..< min(count, start + grain))
+            }
+        }
+    }
 }
