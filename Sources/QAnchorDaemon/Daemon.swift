@@ -53,8 +53,7 @@ public final class Daemon: Sendable {
         metrics = DaemonMetrics()
         // First, before the (slow) model load: refuse a store another qanchor process writes.
         storeLock = try StoreLock(directory: URL(fileURLWithPath: configuration.store.path))
-        if configuration.model.threads > 0 { BLAS.setThreads(configuration.model.threads) }
-        let model = try QAnchorEmbedder(bundle: URL(fileURLWithPath: configuration.model.bundle))
+        let model = try Self.loadModel(configuration)
         executor = ModelExecutor(model: model)
         schedule = RefreshSchedule(configuration.refresh)
         let manifest = model.manifest
@@ -98,6 +97,15 @@ public final class Daemon: Sendable {
     static func nowMs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
     // MARK: Pieces shared with `Replayer`
+
+    /// Sets the OpenBLAS threads (always: the first call also makes its idle workers sleep instead of spinning) and
+    /// loads the bundle in the configured precision.
+    static func loadModel(_ configuration: DaemonConfiguration) throws -> QAnchorEmbedder {
+        BLAS.setThreads(configuration.model.threads > 0 ? configuration.model.threads
+                                                        : ProcessInfo.processInfo.activeProcessorCount)
+        let precision = ComputePrecision(rawValue: configuration.model.precision) ?? .fp32
+        return try QAnchorEmbedder(bundle: URL(fileURLWithPath: configuration.model.bundle), precision: precision)
+    }
 
     /// The store's layout for this bundle: one modality per bundle modality (text: `K_m` events of the encoder's
     /// width; tabular: one snapshot of F features), the bundle's window, the configured encoding and sizes.

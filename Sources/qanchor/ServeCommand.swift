@@ -157,6 +157,7 @@ enum DaemonSetup {
         add("topics.replication_factor", c.topics.replicationFactor)
         add("model.bundle", c.model.bundle)
         add("model.threads", c.model.threads)
+        add("model.precision", c.model.precision)
         add("store.path", c.store.path)
         add("store.vector_encoding", c.store.vectorEncoding)
         add("store.durable", c.store.durable)

@@ -52,6 +52,14 @@ import Testing
         await #expect {
             _ = try await Self.load(["QANCHOR_KAFKA_PROPERTIES": "novalue"])
         } throws: { "\($0)".contains("kafka.properties") }
+        await #expect {
+            _ = try await Self.load(["QANCHOR_MODEL_PRECISION": "fp8"])
+        } throws: { "\($0)".contains("model.precision") }
+        await #expect {
+            _ = try await Self.load(["QANCHOR_STORE_COMMIT": "sometimes"])
+        } throws: { "\($0)".contains("store.commit") }
+        let tuned = try await Self.load(["QANCHOR_MODEL_PRECISION": "bf16", "QANCHOR_STORE_COMMIT": "journaled"])
+        #expect(tuned.model.precision == "bf16" && tuned.store.commit == "journaled")
     }
 
     @Test func outputTopicsAreCompactedAndUseTheConfiguredReplication() {

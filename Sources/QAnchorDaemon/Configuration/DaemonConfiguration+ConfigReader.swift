@@ -23,6 +23,7 @@ import SystemPackage
 /// | `topics.replication_factor` | int (-1 = broker default) for topics qanchor creates | -1 |
 /// | `model.bundle` | path | required |
 /// | `model.threads` | int (0 = cores) | 0 |
+/// | `model.precision` | `fp32`/`bf16` | `fp32` |
 /// | `store.path` | path | required |
 /// | `store.vector_encoding` | `float32`/`float16` | `float32` |
 /// | `store.durable` | bool | true |
@@ -98,6 +99,7 @@ extension DaemonConfiguration {
 
         c.model.bundle = typed.string("model.bundle") ?? c.model.bundle
         c.model.threads = typed.int("model.threads") ?? c.model.threads
+        c.model.precision = typed.string("model.precision") ?? c.model.precision
 
         c.store.path = typed.string("store.path") ?? c.store.path
         c.store.vectorEncoding = typed.string("store.vector_encoding") ?? c.store.vectorEncoding

@@ -113,8 +113,7 @@ public struct Replayer: Sendable {
                         progress: @Sendable (Summary) -> Void = { _ in }) async throws -> Summary {
         let lock = try StoreLock(directory: URL(fileURLWithPath: configuration.store.path))
         defer { withExtendedLifetime(lock) {} }
-        if configuration.model.threads > 0 { BLAS.setThreads(configuration.model.threads) }
-        let model = try QAnchorEmbedder(bundle: URL(fileURLWithPath: configuration.model.bundle))
+        let model = try Daemon.loadModel(configuration)
         let routes = try Daemon.routes(configuration, manifest: model.manifest)
         let store = try EventStore(configuration: Daemon.storeConfiguration(configuration, model: model), logger: logger)
         defer { store.close() }
