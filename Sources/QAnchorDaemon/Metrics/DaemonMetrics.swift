@@ -29,7 +29,7 @@ public final class DaemonMetrics: Sendable {
     /// Records sent to the dead-letter topic, by reason code.
     public func deadLetters(reason: String) -> Counter {
         registry.makeCounter(descriptor: Self.descriptor("qanchor_deadletter_total",
-                                                         "Rejected input records sent to the dead-letter topic, by reason."),
+                                                         "Rejected input records sent to the dead-letter topic."),
                              labels: [("reason", reason)])
     }
 
