@@ -23,7 +23,8 @@ public final class Daemon: Sendable {
     let logger: Logger
     let executor: ModelExecutor
     let store: EventStore
-    /// Held from `init` until the process exits: one writer process per store directory.
+    /// Taken first in `init` (before the slow model load), handed to the store, held until the store closes: one
+    /// qanchor writer process per store directory.
     let storeLock: StoreLock
     let consumer: KafkaConsumer
     let producer: KafkaProducer
@@ -52,7 +53,7 @@ public final class Daemon: Sendable {
         self.logger = logger
         metrics = DaemonMetrics()
         // First, before the (slow) model load: refuse a store another qanchor process writes.
-        storeLock = try StoreLock(directory: URL(fileURLWithPath: configuration.store.path))
+        storeLock = try StoreLock.exclusive(directory: URL(fileURLWithPath: configuration.store.path))
         let model = try Self.loadModel(configuration)
         executor = ModelExecutor(model: model)
         schedule = RefreshSchedule(configuration.refresh)
@@ -62,7 +63,7 @@ public final class Daemon: Sendable {
         let parser = Self.parser(configuration, manifest: manifest)
 
         let storeConfiguration = Self.storeConfiguration(configuration, model: model)
-        store = try EventStore(configuration: storeConfiguration, logger: logger)
+        store = try EventStore(configuration: storeConfiguration, logger: logger, lock: storeLock)
 
         let client = Self.kafkaClient(configuration)
         producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: client),

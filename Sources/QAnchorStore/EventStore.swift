@@ -29,14 +29,19 @@ public final class EventStore: Sendable {
     let tables: Tables
     let writer: LMDBWriteQueue
     let logger: Logger
-    private let journalLock: JournalLock?
+    /// Held when this store owns the directory (replays and writes the journal); see ``StoreLock``.
+    private let lock: StoreLock?
     private let closed = CloseOnce()
 
     /// Opens (creating when absent) the store in `configuration.directory`.
     ///
     /// Fails with `StoreError.notAStore` for a foreign or corrupt file, `schemaTooNew` for a store
     /// written by a newer qanchor and `modalityMismatch` when the modality order changed.
-    public init(configuration: StoreConfiguration, logger: Logger = Logger(label: "qanchor.store")) throws {
+    /// `lock`: the directory's ``StoreLock`` when the caller already holds it (the daemon takes it before loading
+    /// its model); otherwise the store tries to take it and, if another process holds it, opens as a reader of
+    /// checkpointed state (refused in journaled mode).
+    public init(configuration: StoreConfiguration, logger: Logger = Logger(label: "qanchor.store"),
+                lock: StoreLock? = nil) throws {
         try configuration.validate()
         self.logger = logger
         let environment = try LMDBEnvironment(directory: configuration.directory, options: configuration.environment,
@@ -55,13 +60,13 @@ public final class EventStore: Sendable {
         let tables = self.tables
         do {
             // The journal's owner: whoever holds the lock replays leftovers and may journal.
-            self.journalLock = try JournalLock(directory: configuration.directory)
+            self.lock = try lock ?? StoreLock.acquire(directory: configuration.directory)
             var lastSequence: UInt64 = 0
-            if journalLock != nil {
+            if self.lock != nil {
                 lastSequence = try JournalRecovery.run(environment: environment, tables: tables, configuration: resolved,
                                                        logger: logger)
             } else if case .journaled = configuration.commitMode {
-                throw StoreError.locked(path: configuration.directory.path)
+                throw StoreError.locked(path: configuration.directory.path, holder: nil)
             } else {
                 logger.info("another process owns the store's journal; not replaying it",
                             metadata: ["store": "\(configuration.directory.path)"])
@@ -94,7 +99,7 @@ public final class EventStore: Sendable {
     public func close() {
         guard closed.claim() else { return }
         let environment = self.environment
-        let lock = journalLock
+        let lock = self.lock
         writer.stop {
             environment.close()
             lock?.release()

@@ -18,8 +18,8 @@ public enum StoreError: Error, CustomStringConvertible, Sendable, Equatable {
     case io(path: String, operation: String, reason: String)
     /// A journal segment is damaged before its end, or one of its records cannot be replayed.
     case corruptJournal(path: String, offset: Int, reason: String)
-    /// The store is in use by another process (its journal lock is held).
-    case locked(path: String)
+    /// The store is in use by another qanchor process (its `StoreLock` is held; `holder`: that process's pid).
+    case locked(path: String, holder: Int32?)
     /// The store was closed.
     case closed
 
@@ -38,7 +38,8 @@ public enum StoreError: Error, CustomStringConvertible, Sendable, Equatable {
             "\(path): LMDB map is full at \(mapSize) bytes and may not grow beyond \(limit) (maximumMapSize)"
         case let .io(path, operation, reason): "\(operation) \(path): \(reason)"
         case let .corruptJournal(path, offset, reason): "corrupt journal \(path) at offset \(offset): \(reason)"
-        case let .locked(path): "\(path) is in use by another process (journal.lock is held)"
+        case let .locked(path, holder):
+            "the store \(path) is in use by another qanchor process\(holder.map { " (pid \($0))" } ?? "") — qanchor.lock is held"
         case .closed: "the store is closed"
         }
     }

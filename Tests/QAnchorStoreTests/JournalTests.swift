@@ -316,7 +316,7 @@ import Testing
         let result = try QAnchorExecutable.run(["store", "crash-writer", "--store", storeDir.path, "--commit", "journaled",
                                                 "--batches", "1"])
         #expect(result.status != 0)
-        #expect(result.errors.contains("journal.lock"), "stderr: \(result.errors)")
+        #expect(result.errors.contains("qanchor.lock"), "stderr: \(result.errors)")
     }
 
     @Test func xxh64MatchesZstdFrameChecksums() throws {

@@ -111,11 +111,12 @@ public struct Replayer: Sendable {
     /// topic (off by default: the live daemon already sent them once). `progress` is called after each batch.
     public func execute(_ plan: ReplayPlan, sendDeadLetters: Bool = false,
                         progress: @Sendable (Summary) -> Void = { _ in }) async throws -> Summary {
-        let lock = try StoreLock(directory: URL(fileURLWithPath: configuration.store.path))
-        defer { withExtendedLifetime(lock) {} }
+        // Taken before the model loads; the store releases it when it closes (or its deinit, if opening fails).
+        let lock = try StoreLock.exclusive(directory: URL(fileURLWithPath: configuration.store.path))
         let model = try Daemon.loadModel(configuration)
         let routes = try Daemon.routes(configuration, manifest: model.manifest)
-        let store = try EventStore(configuration: Daemon.storeConfiguration(configuration, model: model), logger: logger)
+        let store = try EventStore(configuration: Daemon.storeConfiguration(configuration, model: model), logger: logger,
+                                   lock: lock)
         defer { store.close() }
         let client = Daemon.kafkaClient(configuration)
         let producer = sendDeadLetters ? try KafkaProducer(configuration: KafkaProducerConfiguration(client: client),
