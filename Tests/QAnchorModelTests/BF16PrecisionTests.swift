@@ -148,7 +148,7 @@ import Testing
         guard ComputePrecision.bf16.isSupported else { return expectUnsupported() }
         var c = Qwen2Configuration.qwen25_0_5B
         c.layers = 2; c.vocabularySize = 50
-        let fp32 = Qwen2Decoder(randomWeights: c, seed: 5), bf16 = try Qwen2Decoder(randomWeights: c, seed: 5, precision: .bf16)
+        let fp32 = try Qwen2Decoder(randomWeights: c, seed: 5), bf16 = try Qwen2Decoder(randomWeights: c, seed: 5, precision: .bf16)
         let items: [DecoderInputItem] = (0..<20).map { .token(Int32($0)) }
         let a = try fp32.hiddenStates(fp32.embed(items), outputPositions: [0, 19])
         let b = try bf16.hiddenStates(bf16.embed(items), outputPositions: [0, 19])

@@ -87,24 +87,28 @@ public final class Ingestor: Sendable {
         summary.rejected = letters.count
         for letter in letters { summary.rejections[letter.rejection.code.rawValue, default: 0] += 1 }
 
-        // Vectors for text events: content cache first, then the encoder for what is missing.
-        var vectors: [Int: [String: [Float]]] = [:]  // modality → hash hex → h
+        // Vectors for text events: content cache first, then the encoder for what is missing. Each text is hashed
+        // once (its content-cache key).
+        let hashes: [[UInt8]?] = valid.map { item in
+            if case .text(let text) = item.event.payload { return Self.textHash(text) }
+            return nil
+        }
+        var vectors: [Int: [[UInt8]: [Float]]] = [:]  // modality → text hash → h
         var cacheEntries: [ContentCacheEntry] = []
-        var textsByModality: [Int: [String: (hash: [UInt8], text: String)]] = [:]
-        for (_, event) in valid {
-            guard case .text(let text) = event.payload else { continue }
-            let hash = Self.textHash(text)
-            textsByModality[event.modality, default: [:]][SHA256.hex(of: hash)] = (hash, text)
+        var textsByModality: [Int: [[UInt8]: String]] = [:]
+        for ((_, event), hash) in zip(valid, hashes) {
+            guard let hash, case .text(let text) = event.payload else { continue }
+            textsByModality[event.modality, default: [:]][hash] = text
         }
         for (modality, texts) in textsByModality {
-            let keys = Array(texts.keys)
-            let cached = try store.cachedVectors(modality: modality, textHashes: keys.map { texts[$0]!.hash })
-            var missing: [(key: String, text: String)] = []
-            for (key, vector) in zip(keys, cached) {
-                if let vector { vectors[modality, default: [:]][key] = vector } else { missing.append((key, texts[key]!.text)) }
+            let entries = Array(texts)
+            let cached = try store.cachedVectors(modality: modality, textHashes: entries.map(\.key))
+            var missing: [(hash: [UInt8], text: String)] = []
+            for (entry, vector) in zip(entries, cached) {
+                if let vector { vectors[modality, default: [:]][entry.key] = vector } else { missing.append((entry.key, entry.value)) }
             }
-            summary.cacheHits += keys.count - missing.count
-            metrics.contentCache("hit").increment(by: Int64(keys.count - missing.count))
+            summary.cacheHits += entries.count - missing.count
+            metrics.contentCache("hit").increment(by: Int64(entries.count - missing.count))
             metrics.contentCache("miss").increment(by: Int64(missing.count))
             guard let name = routes.values.first(where: { $0.modality == modality })?.name else { continue }
             for start in stride(from: 0, to: missing.count, by: encodeBatch) {
@@ -115,21 +119,20 @@ public final class Ingestor: Sendable {
                 metrics.textsEncoded.increment(by: Int64(chunk.count))
                 summary.encoded += chunk.count
                 for (item, vector) in zip(chunk, encoded) {
-                    vectors[modality, default: [:]][item.key] = vector
-                    cacheEntries.append(ContentCacheEntry(modality: modality, textHash: texts[item.key]!.hash, vector: vector))
+                    vectors[modality, default: [:]][item.hash] = vector
+                    cacheEntries.append(ContentCacheEntry(modality: modality, textHash: item.hash, vector: vector))
                 }
             }
         }
 
         var events: [IngestEvent] = []
         events.reserveCapacity(valid.count)
-        for (record, event) in valid {
+        for ((record, event), hash) in zip(valid, hashes) {
             let user = UserKey(partition: record.partition, userID: event.userID)
             let content: IngestEvent.Content
             switch event.payload {
-            case .text(let text):
-                let hash = Self.textHash(text)
-                guard let vector = vectors[event.modality]?[SHA256.hex(of: hash)] else { continue }
+            case .text:
+                guard let hash, let vector = vectors[event.modality]?[hash] else { continue }
                 content = .text(vector: vector, textHash: hash)
             case .features(let features):
                 content = .tabular(features: features)

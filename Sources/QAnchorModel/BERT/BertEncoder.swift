@@ -35,16 +35,10 @@ public final class BertEncoder: @unchecked Sendable {
                                  hidden: configuration.hiddenSize, weightBytes: weightBytes, since: start, logger: logger)
     }
 
-    /// An encoder with deterministic random weights of the given shape (benchmarks), fp32.
-    public convenience init(randomWeights configuration: BertConfiguration, seed: UInt64 = 1) {
-        self.init(configuration: configuration, precision: .fp32,
-                  weights: BertWeights(randomFor: configuration, seed: seed, precision: .fp32))
-    }
-
-    /// An encoder with the same deterministic random weights, stored for `precision` (benchmarks).
-    /// Throws ``ModelLoadError/unsupportedPrecision(_:reason:)``.
+    /// An encoder with deterministic random weights of the given shape (benchmarks), stored for `precision`.
+    /// Throws ``ModelLoadError/unsupportedPrecision(_:reason:)`` (never for fp32).
     public convenience init(randomWeights configuration: BertConfiguration, seed: UInt64 = 1,
-                            precision: ComputePrecision) throws {
+                            precision: ComputePrecision = .fp32) throws {
         try precision.checkSupported()
         self.init(configuration: configuration, precision: precision,
                   weights: BertWeights(randomFor: configuration, seed: seed, precision: precision))

@@ -41,16 +41,10 @@ public final class Qwen2Decoder: @unchecked Sendable {
                                  hidden: configuration.hiddenSize, weightBytes: weightBytes, since: start, logger: logger)
     }
 
-    /// A decoder with deterministic random weights of the given shape (benchmarks), fp32.
-    public convenience init(randomWeights configuration: Qwen2Configuration, seed: UInt64 = 1) {
-        self.init(configuration: configuration, precision: .fp32,
-                  weights: Qwen2Weights(randomFor: configuration, seed: seed, precision: .fp32))
-    }
-
-    /// A decoder with the same deterministic random weights, stored for `precision` (benchmarks).
-    /// Throws ``ModelLoadError/unsupportedPrecision(_:reason:)``.
+    /// A decoder with deterministic random weights of the given shape (benchmarks), stored for `precision`.
+    /// Throws ``ModelLoadError/unsupportedPrecision(_:reason:)`` (never for fp32).
     public convenience init(randomWeights configuration: Qwen2Configuration, seed: UInt64 = 1,
-                            precision: ComputePrecision) throws {
+                            precision: ComputePrecision = .fp32) throws {
         try precision.checkSupported()
         self.init(configuration: configuration, precision: precision,
                   weights: Qwen2Weights(randomFor: configuration, seed: seed, precision: precision))
