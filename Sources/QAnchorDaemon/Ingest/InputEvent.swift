@@ -1,12 +1,12 @@
+import QAnchorModel
+
 /// One valid behaviour event, parsed from an input topic (DESIGN §4).
 ///
 /// Invariants: `eventID` and `userID` are non-empty; `timestampMs` was inside the window when parsed;
 /// `payload` matches the modality's kind (text for sequence modalities, `featureCount` finite numbers for tabular).
 public struct InputEvent: Sendable, Hashable {
-    public enum Payload: Sendable, Hashable {
-        case text(String)
-        case features([Float])
-    }
+    /// The same payload as the model side's events.
+    public typealias Payload = ModelEvent.Payload
 
     /// Index of the modality in the daemon's modality list.
     public var modality: Int

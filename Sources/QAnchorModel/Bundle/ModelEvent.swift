@@ -5,7 +5,7 @@
 /// file, for messages. A value type: safe to share between threads.
 public struct ModelEvent: Sendable, Equatable {
     /// What the event carries.
-    public enum Payload: Sendable, Equatable {
+    public enum Payload: Sendable, Hashable {
         case text(String)
         case features([Float])
     }
