@@ -115,8 +115,14 @@ final class DaemonHarness: @unchecked Sendable {
         throw Subprocess.Failure(description: "qanchor serve did not start:\n\(process.log.suffix(3000))")
     }
 
-    /// SIGTERM; returns the exit code.
-    func stop() async -> Int32? { await process?.stop() }
+    /// SIGTERM; returns the exit code. An unclean exit prints the end of the daemon's log (for CI diagnosis).
+    func stop() async -> Int32? {
+        let code = await process?.stop()
+        if code != 0, let log = process?.log {
+            FileHandle.standardError.write(Data("qanchor serve exited \(code.map(String.init) ?? "(timeout)"); log tail:\n\(log.suffix(4000))\n".utf8))
+        }
+        return code
+    }
 
     /// SIGKILL.
     func kill() { process?.kill() }
