@@ -70,6 +70,7 @@ let package = Package(
             "QAnchorDaemon", "QAnchorKafka", "QAnchorStore", "QAnchorModel",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], linkerSettings: rdkafkaRuntime),
 
         .target(name: "QAnchorTestSupport", dependencies: ["QAnchorKafka"], path: "Tests/QAnchorTestSupport"),

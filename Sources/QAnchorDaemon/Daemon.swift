@@ -3,21 +3,25 @@ import Logging
 import QAnchorKafka
 import QAnchorModel
 import QAnchorStore
+import ServiceLifecycle
 import Synchronization
 
-/// `qanchor serve`: the streaming daemon (DESIGN §4–7).
+/// `qanchor serve`: the streaming daemon (docs/daemon.md, docs/architecture.md).
 ///
-///     input topics ─► KafkaConsumer ─► Ingestor ─► EventStore (LMDB: events, vectors, dirty set, offsets)
-///                                                        │
-///     schedule / POST /admin/refresh ─► Refresher ◄──────┘ ─► ModelExecutor (prefill + suffixes) ─► KafkaProducer
-///                                                                                                  ─► output topics
-/// Lifecycle: `init` loads the bundle, opens the store and creates the Kafka clients; `run()` works until
-/// `shutdown()` (SIGTERM/SIGINT in `qanchor serve`): readiness fails, fetching stops, the in-flight batch and
-/// refresh page finish, the producer flushes, the store closes, `run()` returns.
+///     lead input topic (group, cooperative-sticky) + companions ─► KafkaConsumer ─► Ingestor ─► changelog ─► EventStore
+///                                                                                                            │
+///     schedule / POST /admin/refresh ─► Refresher ◄──────────────────────────────────────────────────────────┘
+///                                          ─► ModelExecutor (prefill + suffixes) ─► KafkaProducer ─► output topics
+///     assigned partition ─► ChangelogRestorer (no encoder) ─► inputs started ─► active
+///
+/// A `Service` (swift-service-lifecycle): `init` takes the store lock, loads the bundle, opens the store and creates
+/// the Kafka clients; `run()` works until the service group's graceful shutdown (SIGTERM/SIGINT in `qanchor serve`)
+/// or `shutdown()`: readiness fails, fetching stops, the in-flight batch and refresh page finish, revoked partitions
+/// are released, the producer flushes, `run()` returns. Call `close()` afterwards (the HTTP server reads the store).
 ///
 /// Threading: all public members may be called from any thread or task. Model work runs on its own thread, Kafka
 /// polling on the clients' threads, store writes on the store's writer thread.
-public final class Daemon: Sendable {
+public final class Daemon: Service, Sendable {
     public let configuration: DaemonConfiguration
     public let metrics: DaemonMetrics
     let logger: Logger
@@ -32,10 +36,18 @@ public final class Daemon: Sendable {
     let refresher: Refresher
     let inputTopics: [String]
     let schedule: RefreshSchedule
+    let ownership: PartitionOwnership
+    let routing: UserRouting
+    let changelog: ChangelogWriter?
+    let restorer: ChangelogRestorer?
+    let directory: MemberDirectory
+    let restoreRequests: AsyncStream<(partition: Int32, epoch: UInt64)>
+    let restoreRequestsContinuation: AsyncStream<(partition: Int32, epoch: UInt64)>.Continuation
 
     struct State {
-        var assigned: Set<KafkaTopicPartition> = []
         var stopping = false
+        /// Leave the consumer group for good when stopping (a scale-down; also for static members).
+        var leaveGroup = false
         var refreshRequested = 0
         var refreshCompleted = 0
         var lastRefresh: Refresher.Summary?
@@ -45,8 +57,17 @@ public final class Daemon: Sendable {
         var recordsReceived = 0
         /// A batch is between the consumer and its store commit.
         var ingesting = false
+        /// Where each input partition was started after its restore: older records are stale (fetched under an
+        /// earlier assignment) and skipped.
+        var startedAt: [KafkaTopicPartition: Int64] = [:]
+        /// Standby followers by partition number.
+        var standbys: [Int32: Task<Void, Never>] = [:]
     }
     let state = Mutex(State())
+    /// Notified on stop requests, refresh requests and refresh completions.
+    let stopSignal = AsyncSignal()
+    let refreshRequestSignal = AsyncSignal()
+    let refreshDoneSignal = AsyncSignal()
 
     public init(configuration: DaemonConfiguration, logger: Logger) throws {
         self.configuration = configuration
@@ -66,13 +87,37 @@ public final class Daemon: Sendable {
         store = try EventStore(configuration: storeConfiguration, logger: logger, lock: storeLock)
 
         let client = Self.kafkaClient(configuration)
-        producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: client),
-                                     logger: logger)
-        let handler = StoredOffsetsRebalanceHandler(store: store, resetToEarliest: configuration.kafka.autoOffsetReset == "earliest",
-                                                    windowMs: Int64(manifest.windowDays) * 86_400_000,
-                                                    checkpointFirst: configuration.store.commit == "journaled", logger: logger)
+        producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: client), logger: logger)
+        routing = UserRouting(partitioner: UserPartitioner(rawValue: configuration.kafka.partitioner) ?? .murmur2)
+        let group = configuration.kafka.groupID
+        let metrics = self.metrics
+        if configuration.scaling.changelog {
+            let topic = configuration.topics.changelog(group: group)
+            changelog = ChangelogWriter(topic: topic, encoding: configuration.scaling.changelogVectorEncoding == "float32" ? .float32 : .float16,
+                                        producer: producer, metrics: metrics, logger: logger)
+            restorer = ChangelogRestorer(topic: topic, client: client, store: store, metrics: metrics, logger: logger)
+        } else {
+            changelog = nil
+            restorer = nil
+        }
+        let instanceID = configuration.scaling.instanceID ?? configuration.kafka.groupInstanceID
+            ?? "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
+        let box = DaemonBox()
+        directory = MemberDirectory(
+            topic: configuration.topics.members(group: group), instanceID: instanceID,
+            heartbeat: .milliseconds(configuration.scaling.heartbeatMs), client: client, producer: producer, logger: logger,
+            describeSelf: { [routing] in
+                guard let d = box.daemon else { return ([], [], [], routing.partitionCount) }
+                return (d.ownership.active, d.ownership.restoring, Set(d.state.withLock { $0.standbys.keys }), routing.partitionCount)
+            })
+        let directory = self.directory
+        ownership = PartitionOwnership(onChange: { directory.ownershipChanged() })
+
+        (restoreRequests, restoreRequestsContinuation) = AsyncStream.makeStream(of: (partition: Int32, epoch: UInt64).self)
+        let handler = CoPartitionedRebalanceHandler(leadTopic: inputTopics[0], inputTopics: inputTopics, ownership: ownership,
+                                                    restoreRequests: restoreRequestsContinuation, logger: logger)
         consumer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(
-            client: client, groupID: configuration.kafka.groupID, groupInstanceID: configuration.kafka.groupInstanceID,
+            client: client, groupID: group, groupInstanceID: configuration.kafka.groupInstanceID,
             sessionTimeout: .milliseconds(configuration.kafka.sessionTimeoutMs),
             maxPollInterval: .milliseconds(configuration.kafka.maxPollIntervalMs),
             assignmentStrategy: configuration.kafka.assignmentStrategy,
@@ -81,14 +126,18 @@ public final class Daemon: Sendable {
             resumeBelow: configuration.ingest.resumeBelow), rebalanceHandler: handler, logger: logger)
 
         ingestor = Ingestor(routes: routes, parser: parser, store: store, executor: executor, producer: producer,
-                            deadLetterTopic: configuration.topics.deadLetter, metrics: metrics, logger: logger)
+                            deadLetterTopic: configuration.topics.deadLetter, ownership: ownership, changelog: changelog,
+                            routing: routing, metrics: metrics, logger: logger)
         refresher = Refresher(store: store, executor: executor, producer: producer, topics: configuration.topics,
                               usersPerBatch: configuration.refresh.usersPerBatch,
-                              protobuf: configuration.output.format == "protobuf", metrics: metrics, logger: logger)
+                              encoder: OutputFormats.all[configuration.output.format] ?? JSONOutputEncoder(),
+                              vectorEncoding: changelog?.encoding ?? storeConfiguration.vectorEncoding,
+                              ownership: ownership, changelog: changelog, metrics: metrics, logger: logger)
+        box.daemon = self
         logger.info("daemon ready to start", metadata: [
             "model": "\(manifest.name) \(manifest.version)", "fingerprint": "\(model.fingerprint)",
             "store": "\(configuration.store.path)", "inputs": "\(inputTopics.joined(separator: ","))",
-            "librdkafka": "\(KafkaRuntime.version)",
+            "instance": "\(instanceID)", "changelog": "\(changelog?.topic ?? "off")", "librdkafka": "\(KafkaRuntime.version)",
         ])
     }
 
@@ -153,9 +202,12 @@ public final class Daemon: Sendable {
         guard Set(inputs).count == inputs.count else {
             throw ConfigurationError(key: "topics.inputs", problem: "two modalities read the same topic: \(inputs)")
         }
-        let outputs = [configuration.topics.deadLetter] + manifest.scenarios.map { configuration.topics.output(for: $0.id) }
+        let group = configuration.kafka.groupID
+        let outputs = [configuration.topics.deadLetter, configuration.topics.changelog(group: group),
+                       configuration.topics.members(group: group)]
+            + manifest.scenarios.map { configuration.topics.output(for: $0.id) }
         if let clash = outputs.first(where: { inputs.contains($0) }) {
-            throw ConfigurationError(key: "topics", problem: "'\(clash)' is both an input and an output (or dead-letter) topic")
+            throw ConfigurationError(key: "topics", problem: "'\(clash)' is both an input and an output (or dead-letter, changelog, members) topic")
         }
         return routes
     }
@@ -168,13 +220,25 @@ public final class Daemon: Sendable {
 
     // MARK: Run
 
-    /// Works until `shutdown()`. Throws when ingest fails for good (the store and Kafka then hold a consistent
-    /// position: restarting resumes exactly where the last committed batch ended).
+    /// Works until the graceful shutdown of its service group, or `shutdown()`. Throws when ingest fails for good
+    /// (the store and Kafka then hold a consistent position: restarting resumes exactly where the last committed
+    /// batch ended).
     public func run() async throws {
-        defer { state.withLock { $0.finished = true } }
+        try await withGracefulShutdownHandler {
+            try await work()
+        } onGracefulShutdown: {
+            self.shutdown()
+        }
+    }
+
+    private func work() async throws {
+        defer {
+            state.withLock { $0.finished = true }
+            refreshDoneSignal.notify()
+        }
         do {
-            try await ensureOutputTopics()
-            try consumer.subscribe(inputTopics)
+            try await ensureTopics()
+            try consumer.subscribe([inputTopics[0]])
         } catch {
             logger.critical("cannot start consuming", metadata: ["error": "\(error)"])
             shutdown()
@@ -186,6 +250,8 @@ public final class Daemon: Sendable {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await self.expiryLoop() }
                 group.addTask { await self.fingerprintLoop() }
+                group.addTask { await self.directory.run() }
+                group.addTask { await self.standbyLoop() }
             }
         }
         var failure: (any Error)?
@@ -196,6 +262,7 @@ public final class Daemon: Sendable {
             group.addTask {
                 do { try await self.refreshLoop(); return nil } catch { return error }
             }
+            group.addTask { await self.restoreLoop(); return nil }
             group.addTask { await self.stopWhenAsked(); return nil }
             for await error in group {
                 if let error, failure == nil {
@@ -205,8 +272,10 @@ public final class Daemon: Sendable {
                 }
             }
         }
+        if state.withLock({ $0.leaveGroup }) { await directory.announce(leaving: true) }
         background.cancel()
         await background.value
+        for task in state.withLock({ $0.standbys.values }) { task.cancel(); await task.value }
         do { try await producer.close(timeout: .seconds(10)) } catch {
             logger.warning("producer flush at shutdown incomplete", metadata: ["error": "\(error)"])
         }
@@ -219,23 +288,28 @@ public final class Daemon: Sendable {
         store.close()
     }
 
-    /// Begins a graceful stop. Idempotent.
-    public func shutdown() {
-        state.withLock { $0.stopping = true }
+    /// Begins a graceful stop. Idempotent. `leavingGroup`: leave the consumer group for good, so the partitions
+    /// move at once — also for a static member, which otherwise keeps them until its session times out (a
+    /// scale-down; not for a restart).
+    public func shutdown(leavingGroup: Bool = false) {
+        state.withLock {
+            $0.stopping = true
+            $0.leaveGroup = $0.leaveGroup || leavingGroup
+        }
+        stopSignal.notify()
+        refreshRequestSignal.notify()
+        refreshDoneSignal.notify()
     }
 
     var isStopping: Bool { state.withLock { $0.stopping } }
 
-    /// Returns once `run()` has finished (or the calling task is cancelled).
-    public func stopped() async {
-        while !state.withLock({ $0.finished }), !Task.isCancelled { try? await Task.sleep(for: .milliseconds(50)) }
-    }
-
     private func stopWhenAsked() async {
-        while !isStopping { try? await Task.sleep(for: .milliseconds(50)) }
+        while !isStopping { await stopSignal.wait() }
         metrics.ready.set(Double(0))
-        logger.info("stopping: closing the consumer")
-        await consumer.close()
+        let leave = state.withLock { $0.leaveGroup }
+        logger.info("stopping: closing the consumer", metadata: ["leave_group": "\(leave)"])
+        restoreRequestsContinuation.finish()
+        await consumer.close(leavingGroup: leave)
     }
 
     // MARK: Ingest
@@ -249,21 +323,19 @@ public final class Daemon: Sendable {
                     $0.ingesting = true
                 }
                 defer { state.withLock { $0.ingesting = false } }
-                // Records fetched before a revocation may still arrive: they belong to the partition's new owner
-                // now (its state is rebuilt there from the log), so they are neither stored nor dead-lettered here.
-                if let owned = try? Set(consumer.assignment()) {
-                    let fetched = records.count
-                    records.removeAll { !owned.contains($0.topicPartition) }
-                    if records.count < fetched {
-                        metrics.revokedRecordsSkipped.increment(by: Int64(fetched - records.count))
-                        logger.debug("skipped records of revoked partitions", metadata: ["records": "\(fetched - records.count)"])
-                    }
-                    if records.isEmpty { continue }
+                // Records fetched under an earlier assignment of their partition (before it was revoked, restored and
+                // started again) are stale: the partition's state already covers them.
+                let started = state.withLock { $0.startedAt }
+                let fetched = records.count
+                records.removeAll { $0.offset < (started[$0.topicPartition] ?? .max) }
+                if records.count < fetched {
+                    metrics.revokedRecordsSkipped.increment(by: Int64(fetched - records.count))
                 }
+                if records.isEmpty { continue }
                 do {
                     let summary = try await ingestor.ingest(records, nowMs: Self.nowMs())
                     // Advisory commit for lag tooling; the store holds the authoritative offsets.
-                    if !isStopping {
+                    if !isStopping, !summary.offsets.isEmpty {
                         do { try await consumer.commit(summary.offsets) } catch {
                             logger.debug("advisory offset commit failed", metadata: ["error": "\(error)"])
                         }
@@ -273,10 +345,9 @@ public final class Daemon: Sendable {
                     throw error
                 }
             case .assigned(let positions):
-                state.withLock { $0.assigned.formUnion(positions.keys) }
-                logger.info("assigned", metadata: ["partitions": "\(positions.map { "\($0.key)@\($0.value)" }.sorted())"])
+                logger.info("assigned", metadata: ["partitions": "\(positions.keys.map(\.description).sorted())"])
             case .revoked(let partitions):
-                state.withLock { $0.assigned.subtract(partitions) }
+                state.withLock { s in for tp in partitions { s.startedAt[tp] = nil } }
                 // No stale lag for partitions this instance no longer reads.
                 for tp in partitions { metrics.consumerLag(topic: tp.topic, partition: tp.partition).set(Double(0)) }
             case .statistics(let statistics):
@@ -292,17 +363,40 @@ public final class Daemon: Sendable {
         }
     }
 
-    /// Creates the dead-letter and output topics when missing, with the input topics' partition count (outputs
-    /// compacted, replication as configured).
-    private func ensureOutputTopics() async throws {
-        let admin = try KafkaAdminClient(configuration: KafkaClientConfiguration(
-            bootstrapServers: configuration.kafka.bootstrapServers, clientID: configuration.kafka.clientID,
-            properties: configuration.kafka.properties), logger: logger)
+    /// Creates the dead-letter, output, changelog and member topics when missing: outputs and the changelog with
+    /// the input topics' partition count (compacted), the member directory with one partition (compacted). Checks
+    /// that the inputs (and an existing changelog) are co-partitioned, and learns the partition count.
+    private func ensureTopics() async throws {
+        let admin = try KafkaAdminClient(configuration: Self.kafkaClient(configuration), logger: logger)
         defer { Task { await admin.close() } }
         let metadata = try await admin.metadata(topics: inputTopics)
-        let partitions = Int32(metadata.topics.map(\.partitions.count).max() ?? 1)
-        try await admin.createTopics(configuration.topics.specifications(
-            modalities: [], scenarios: model.scenarioIDs, partitions: max(partitions, 1), includeInputs: false))
+        let counts = inputTopics.map { topic in Int32(metadata.topic(topic)?.partitions.count ?? 0) }
+        guard let partitions = counts.first, partitions > 0 else {
+            throw ConfigurationError(key: "topics.inputs", problem: "input topic '\(inputTopics[0])' does not exist (qanchor kafka create-topics)")
+        }
+        if let odd = zip(inputTopics, counts).first(where: { $0.1 != partitions }) {
+            throw ConfigurationError(key: "topics.inputs", problem: "the input topics are not co-partitioned: '\(inputTopics[0])' has "
+                                     + "\(partitions) partitions, '\(odd.0)' has \(odd.1)")
+        }
+        routing.partitionCount = partitions
+        let group = configuration.kafka.groupID
+        var specifications = configuration.topics.specifications(modalities: [], scenarios: model.scenarioIDs,
+                                                                 partitions: partitions, includeInputs: false)
+        let factor = configuration.topics.replicationFactor
+        if let changelog {
+            specifications.append(KafkaTopicSpecification(name: changelog.topic, partitions: partitions, replicationFactor: factor,
+                                                          configs: ["cleanup.policy": "compact"]))
+        }
+        specifications.append(KafkaTopicSpecification(name: configuration.topics.members(group: group), partitions: 1,
+                                                      replicationFactor: factor, configs: ["cleanup.policy": "compact"]))
+        try await admin.createTopics(specifications)
+        if let changelog {
+            let found = Int32(try await admin.metadata(topics: [changelog.topic]).topic(changelog.topic)?.partitions.count ?? 0)
+            guard found == partitions else {
+                throw ConfigurationError(key: "topics.changelog", problem: "'\(changelog.topic)' has \(found) partitions, the inputs \(partitions): "
+                                         + "the changelog must be co-partitioned with them")
+            }
+        }
     }
 
     // MARK: Refresh
@@ -310,15 +404,26 @@ public final class Daemon: Sendable {
     /// Asks for a refresh now; returns its ticket (see `refreshCompleted(ticket:)`).
     @discardableResult
     public func requestRefresh() -> Int {
-        state.withLock { s in
+        let ticket = state.withLock { s in
             s.refreshRequested += 1
             return s.refreshRequested
         }
+        refreshRequestSignal.notify()
+        return ticket
     }
 
     /// The summary of the refresh that served `ticket`, once done.
     public func refreshCompleted(ticket: Int) -> Refresher.Summary? {
         state.withLock { s in s.refreshCompleted >= ticket ? s.lastRefresh : nil }
+    }
+
+    /// Waits until the refresh that serves `ticket` is done; nil if the daemon stops first.
+    public func waitForRefresh(ticket: Int) async -> Refresher.Summary? {
+        while true {
+            if let summary = refreshCompleted(ticket: ticket) { return summary }
+            if isStopping || Task.isCancelled { return nil }
+            await refreshDoneSignal.wait(timeout: .seconds(1))
+        }
     }
 
     private func refreshLoop() async throws {
@@ -327,33 +432,25 @@ public final class Daemon: Sendable {
             let (requested, completed) = state.withLock { ($0.refreshRequested, $0.refreshCompleted) }
             let now = Self.nowMs()
             guard requested > completed || now >= nextDue else {
-                try? await Task.sleep(for: .milliseconds(100))
+                await refreshRequestSignal.wait(timeout: .milliseconds(max(1, nextDue - now)))
                 continue
             }
             if now >= nextDue { nextDue = schedule.next(afterMs: now) }
             // Journaled store: make every acknowledged ingest visible to the refresh's reads (no-op otherwise).
             try await store.checkpoint()
-            logger.info("refresh started", metadata: ["partitions": "\(ownedUserPartitions().sorted())"])
-            let summary = try await refresher.refresh(partitions: { [self] in ownedUserPartitions() },
+            logger.info("refresh started", metadata: ["partitions": "\(ownership.active.sorted())"])
+            let summary = try await refresher.refresh(partitions: { [ownership] in ownership.active },
                                                       nowMs: { Self.nowMs() }, shouldStop: { [self] in isStopping })
             state.withLock { s in
                 s.refreshCompleted = requested
                 s.lastRefresh = summary
             }
+            refreshDoneSignal.notify()
             logger.info("refresh finished", metadata: [
-                "published": "\(summary.published)", "emptied": "\(summary.emptied)", "failed": "\(summary.failed)",
-                "still_dirty": "\(summary.stillDirty)", "records": "\(summary.records)",
+                "published": "\(summary.published)", "emptied": "\(summary.emptied)", "unchanged": "\(summary.unchanged)",
+                "failed": "\(summary.failed)", "still_dirty": "\(summary.stillDirty)", "records": "\(summary.records)",
             ])
         }
-    }
-
-    /// Partition numbers this instance owns for every input topic, read live from the consumer (not from the
-    /// event stream, which may lag behind a revocation). Only those users are refreshed here.
-    func ownedUserPartitions() -> Set<Int32> {
-        guard let assignment = try? consumer.assignment() else { return [] }
-        var topicsPerPartition: [Int32: Set<String>] = [:]
-        for tp in assignment { topicsPerPartition[tp.partition, default: []].insert(tp.topic) }
-        return Set(topicsPerPartition.filter { $0.value.count == inputTopics.count }.keys)
     }
 
     // MARK: Background
@@ -403,56 +500,9 @@ public final class Daemon: Sendable {
             logger.warning("re-dirtying users of an older model failed", metadata: ["error": "\(error)"])
         }
     }
+}
 
-    // MARK: Health
-
-    /// Alive: the process runs (also while rebalancing or restoring).
-    public var isAlive: Bool { state.withLock { $0.ingestFailure == nil } }
-
-    /// Ready: partitions assigned and every one caught up — its stored offset reached the fetched high watermark,
-    /// or, while no record is in transit or being ingested, the consumer's next fetch offset did (a partition that
-    /// started at the end with `auto_offset_reset: latest`, or whose log ends in transaction markers).
-    public func readiness() -> (ready: Bool, reason: String) {
-        let answer = computeReadiness()
-        metrics.ready.set(Double(answer.ready ? 1 : 0))
-        return answer
-    }
-
-    private func computeReadiness() -> (ready: Bool, reason: String) {
-        let (assigned, stopping, received, ingesting) = state.withLock {
-            ($0.assigned, $0.stopping, $0.recordsReceived, $0.ingesting)
-        }
-        if stopping { return (false, "stopping") }
-        // Read after our own counters: a batch handed over meanwhile makes the pipeline non-idle.
-        let idle = !ingesting && consumer.recordsHandedOver == received && consumer.queuedInClient == 0
-        let fetchPositions = idle ? consumer.latestStatistics?.partitions : nil
-        if assigned.isEmpty { return (false, "no partitions assigned") }
-        let stored: [KafkaTopicPartition: Int64]
-        do {
-            stored = Dictionary(try store.storedOffsets().map { (KafkaTopicPartition($0.topic, $0.partition), $0.nextOffset) },
-                                uniquingKeysWith: max)
-        } catch { return (false, "store: \(error)") }
-        var behind = 0
-        for tp in assigned {
-            guard let marks = consumer.fetchedWatermarks(tp) else { return (false, "\(tp) not fetched yet") }
-            var done = stored[tp] ?? 0
-            if let next = fetchPositions?[tp]?.nextFetchOffset { done = max(done, next) }
-            behind += Int(max(0, marks.high - done))
-        }
-        return behind == 0 ? (true, "ready") : (false, "\(behind) records behind")
-    }
-
-    /// The last published records of a user (raw JSON, by scenario), from the store.
-    public func publishedRecords(userID: String) throws -> [String: [UInt8]]? {
-        guard let user = try store.locateUser(userID) else { return nil }
-        return try store.publishedOutputs(user)
-    }
-
-    /// Refreshes store gauges (called when metrics are scraped).
-    func updateStoreGauges() {
-        guard let statistics = try? store.statistics(includeCacheBytes: false) else { return }
-        metrics.storeMapUsed.set(Double(statistics.mapUsedBytes))
-        metrics.storeMapSize.set(Double(statistics.mapSizeBytes))
-        metrics.dirtyUsers.set(Double(statistics.dirtyUsers))
-    }
+/// Lets closures created in `Daemon.init` reach the daemon later (set once, at the end of `init`; weak: no cycle).
+private final class DaemonBox: @unchecked Sendable {
+    weak var daemon: Daemon?
 }

@@ -166,8 +166,48 @@ public final class KafkaConsumer: Sendable {
     /// The latest statistics (nil until the first `statistics.interval.ms` elapsed, or when disabled).
     public var latestStatistics: KafkaConsumerStatistics? { core.latestStatistics }
 
+    /// Starts partitions assigned with `.deferred` (or any assigned, paused partitions) at these positions: seeks
+    /// them and resumes fetching. `.firstAtOrAfter` is resolved with the broker first (`.end` when no record is
+    /// that new, `.beginning` when the lookup fails). Partitions no longer assigned are skipped; the caller must
+    /// make sure a partition revoked and assigned again meanwhile is not started with a stale position.
+    public func start(_ positions: [KafkaTopicPartition: KafkaOffset], timeout: Duration = .seconds(10))
+        async throws(KafkaError) {
+        var resolved = positions
+        let byTime = positions.compactMapValues { offset -> Int64? in
+            if case .firstAtOrAfter(let timestampMs) = offset { return timestampMs } else { return nil }
+        }
+        if !byTime.isEmpty {
+            do {
+                for (tp, offset) in try await offsets(forTimes: byTime, timeout: timeout) {
+                    resolved[tp] = offset.map { .exactly($0) } ?? .end
+                }
+            } catch {
+                for tp in byTime.keys { resolved[tp] = .beginning }
+            }
+        }
+        let partitions = core.currentlyAssigned(resolved.keys.sorted())
+        guard !partitions.isEmpty else { return }
+        let list = RDKafkaTopicPartitionList(capacity: partitions.count)
+        for tp in partitions { list.add(tp, offset: (resolved[tp] ?? .committed).raw) }
+        let client = self.client
+        nonisolated(unsafe) let seekList = list
+        try await RDKafkaBlocking.run { () throws(KafkaError) -> Void in
+            if let error = rd_kafka_seek_partitions(client.kafka, seekList.pointer, Int32(clamping: timeout.milliseconds)) {
+                defer { rd_kafka_error_destroy(error) }
+                throw KafkaError(code: .init(rawValue: rd_kafka_error_code(error).rawValue),
+                                 message: String(cString: rd_kafka_error_string(error)), context: "seek partitions")
+            }
+        }
+        // A partition revoked meanwhile reports an error here; only the ones still assigned are resumed.
+        try core.resumeByApplication(core.currentlyAssigned(partitions))
+    }
+
     /// Leaves the group (final revocation delivered as an event), stops the poll thread and ends `events`.
-    public func close() async {
+    ///
+    /// `leavingGroup`: leave for good, also as a static member (`group.instance.id`), whose plain close keeps its
+    /// partitions until the session times out — for a scale-down, not for a restart.
+    public func close(leavingGroup: Bool = false) async {
+        if leavingGroup { core.leaveGroupOnClose.store(true, ordering: .releasing) }
         pollThread.stop()
         await pollThread.join()
     }

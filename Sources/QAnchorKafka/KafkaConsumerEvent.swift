@@ -21,14 +21,25 @@ public enum KafkaConsumerEvent: Sendable {
 ///
 /// Threading: called on the consumer's poll thread. Must return quickly (it delays the group's rebalance and
 /// counts against `max.poll.interval.ms`); must not call back into the consumer's async API.
+///
+/// Companions: with `companions(of:)` a handler adds partitions the group does not manage to each granted one — e.g.
+/// the same partition number of co-partitioned topics when the group subscribes to one lead topic — so a member
+/// receives partition *p* of every topic together while the group rebalances only the lead topic (incrementally,
+/// with cooperative-sticky). Companions are assigned and revoked with their granted partition.
 public protocol KafkaRebalanceHandler: Sendable {
-    /// Where each partition starts. Partitions missing from the result start at `.committed`.
+    /// Partitions assigned together with `granted` (never the granted partition itself). Default: none.
+    func companions(of granted: KafkaTopicPartition) -> [KafkaTopicPartition]
+    /// Where each partition starts (granted partitions and their companions). Partitions missing from the result
+    /// start at `.committed`; `.deferred` ones stay paused until `KafkaConsumer.start`.
     func startPositions(for partitions: [KafkaTopicPartition]) -> [KafkaTopicPartition: KafkaOffset]
-    /// These partitions are being taken away; the consumer will deliver no more of their records.
+    /// These partitions (granted ones and their companions) are being taken away; when this returns, the consumer
+    /// unassigns them and delivers no more of their records. May block briefly (e.g. until work in flight on them
+    /// has finished): it runs on the poll thread, inside the rebalance.
     func partitionsRevoked(_ partitions: [KafkaTopicPartition])
 }
 
 extension KafkaRebalanceHandler {
+    public func companions(of granted: KafkaTopicPartition) -> [KafkaTopicPartition] { [] }
     public func partitionsRevoked(_ partitions: [KafkaTopicPartition]) {}
 }
 

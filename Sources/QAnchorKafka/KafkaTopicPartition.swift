@@ -28,6 +28,9 @@ public enum KafkaOffset: Sendable, Hashable, CustomStringConvertible {
     /// The first record whose timestamp is at or after this time (ms since the epoch), resolved with the broker
     /// when the partition is assigned; `.end` when there is none, `.beginning` when the lookup fails.
     case firstAtOrAfter(timestampMs: Int64)
+    /// Assigned but not fetched: the partition stays paused until the application calls `KafkaConsumer.start`
+    /// with its real start (e.g. after restoring the partition's state from elsewhere).
+    case deferred
 
     var raw: Int64 {
         switch self {
@@ -36,6 +39,7 @@ public enum KafkaOffset: Sendable, Hashable, CustomStringConvertible {
         case .committed: return -1000  // RD_KAFKA_OFFSET_STORED
         case .exactly(let offset): return offset
         case .firstAtOrAfter: return -2  // resolved before use; the beginning if it ever is not
+        case .deferred: return -2  // paused until `start` seeks it; nothing is fetched from here
         }
     }
 
@@ -46,6 +50,7 @@ public enum KafkaOffset: Sendable, Hashable, CustomStringConvertible {
         case .committed: return "committed"
         case .exactly(let offset): return String(offset)
         case .firstAtOrAfter(let timestampMs): return "first at or after \(timestampMs) ms"
+        case .deferred: return "deferred"
         }
     }
 }

@@ -40,7 +40,9 @@ extension EventStore {
     /// (`observed.generation`). A user dirtied again meanwhile (ingest or expiry during the refresh)
     /// keeps its mark — with the union of modalities — and is listed in `stillDirty`.
     /// Users the store no longer holds (partition dropped) are skipped.
-    public func commitRefresh(_ refreshes: [CompletedRefresh]) async throws -> RefreshCommitResult {
+    ///
+    /// `offsets` are written in the same transaction (e.g. the changelog position that covers these refreshes).
+    public func commitRefresh(_ refreshes: [CompletedRefresh], offsets: [SourceOffset] = []) async throws -> RefreshCommitResult {
         for (i, r) in refreshes.enumerated() {
             try Self.validate(r.observed.user, item: "refresh #\(i)")
             for scenario in r.outputs.keys where scenario.isEmpty || scenario.utf8.count > 200 {
@@ -77,9 +79,69 @@ extension EventStore {
                 for (scenario, bytes) in r.outputs {
                     try txn.put(tables.users, Keys.output(user, scenario), bytes)
                 }
+                try Self.putDigest(r.record.inputDigest, for: user, txn: txn, tables: tables)
             }
+            try Self.putOffsets(offsets, txn: txn, tables: tables)
             _ = try ctx.finish(nowMs: 0)
             return result
+        }
+    }
+
+    /// Removes the dirty marks of users whose mark is still the observed one (same generation), without touching
+    /// their refresh records: for users found unchanged since their last refresh. Returns how many were cleaned.
+    public func markClean(_ observed: [DirtyUser]) async throws -> Int {
+        let tables = self.tables
+        return try await write { txn in
+            var ctx = WriteContext(txn: txn, tables: tables)
+            var cleaned = 0
+            for d in observed {
+                guard let header = try ctx.header(d.user), header.dirtyMask != 0, header.generation == d.generation else { continue }
+                try ctx.update(d.user) { h in h.dirtyMask = 0; h.firstDirtyMs = 0 }
+                try txn.delete(tables.dirty, Keys.user(d.user))
+                cleaned += 1
+            }
+            _ = try ctx.finish(nowMs: 0)
+            return cleaned
+        }
+    }
+
+    /// Installs refresh records restored from elsewhere (e.g. a changelog written by the partition's previous
+    /// owner), with their outputs, in one transaction: a user's record is replaced only when the restored version is
+    /// at least the stored one (a restore never moves a version back); users are created when absent. Dirty marks
+    /// are left as they are. `offsets` are written in the same transaction. Returns how many records were installed.
+    public func restoreRefreshes(_ restored: [RestoredRefresh], offsets: [SourceOffset] = []) async throws -> Int {
+        for (i, r) in restored.enumerated() { try Self.validate(r.user, item: "restored refresh #\(i)") }
+        let tables = self.tables
+        return try await write { txn in
+            var ctx = WriteContext(txn: txn, tables: tables)
+            var installed = 0
+            for r in restored {
+                if let local = try ctx.header(r.user)?.refresh, local.version > r.record.version { continue }
+                try ctx.update(r.user) { h in h.refresh = r.record }
+                let prefix = Keys.user(r.user) + [UserRecordTag.output.rawValue]
+                var stale: [[UInt8]] = []
+                try txn.scan(tables.users, prefix: prefix) { k, _ in stale.append(Array(k)); return true }
+                for key in stale { _ = try txn.delete(tables.users, key) }
+                for (scenario, bytes) in r.outputs { try txn.put(tables.users, Keys.output(r.user, scenario), bytes) }
+                try Self.putDigest(r.record.inputDigest, for: r.user, txn: txn, tables: tables)
+                installed += 1
+            }
+            try Self.putOffsets(offsets, txn: txn, tables: tables)
+            _ = try ctx.finish(nowMs: 0)
+            return installed
+        }
+    }
+
+    static func putDigest(_ digest: [UInt8], for user: UserKey, txn: LMDBTransaction, tables: Tables) throws {
+        if digest.isEmpty { _ = try txn.delete(tables.users, Keys.digest(user)) } else {
+            try txn.put(tables.users, Keys.digest(user), digest)
+        }
+    }
+
+    static func putOffsets(_ offsets: [SourceOffset], txn: LMDBTransaction, tables: Tables) throws {
+        for o in offsets {
+            var w = ByteWriter(capacity: 8); w.i64(o.nextOffset)
+            try txn.put(tables.offsets, Keys.offset(o.partition, o.topic), w.bytes)
         }
     }
 }

@@ -92,7 +92,7 @@ extension EventStore {
                         let head = try RecordCoding.decodeSnapshotHead(v)
                         try txn.delete(tables.expiry, Keys.expiry(.snapshot, user, m, head.timestampMs, head.eventID))
                         ctx.counterDeltas[m, default: 0] -= 1
-                    case .dedup?, .output?:
+                    case .dedup?, .output?, .digest?:
                         break
                     case nil:
                         throw StoreError.corruptRecord(table: "users", key: hex(k), reason: "unknown record tag")

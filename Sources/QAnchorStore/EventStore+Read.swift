@@ -1,12 +1,13 @@
 extension EventStore {
     /// One user's whole state (all modalities, events oldest first with their vectors, snapshots, the
     /// last refresh and the dirty mark), or nil when the store has never held anything for the user.
-    public func userState(_ user: UserKey) throws -> UserState? {
+    /// `withVectors: false` leaves every event's `vector` empty (no `vectors` reads: times, ids and text hashes only).
+    public func userState(_ user: UserKey, withVectors: Bool = true) throws -> UserState? {
         try Self.validate(user, item: "user \(user)")
-        return try read { txn in try userState(user, txn: txn) }
+        return try read { txn in try userState(user, withVectors: withVectors, txn: txn) }
     }
 
-    func userState(_ user: UserKey, txn: LMDBTransaction) throws -> UserState? {
+    func userState(_ user: UserKey, withVectors: Bool = true, txn: LMDBTransaction) throws -> UserState? {
         guard let raw = try txn.get(tables.users, Keys.header(user)) else { return nil }
         let header = try UserHeader(decoding: raw)
         var modalities = configuration.modalities.enumerated().map { i, m in
@@ -24,6 +25,11 @@ extension EventStore {
             return true
         }
         for (item, sequence, hash) in indexed {
+            guard withVectors else {
+                modalities[item.modality].events.append(
+                    StoredEvent(eventID: item.eventID, timestampMs: item.timestampMs, textHash: hash, vector: []))
+                continue
+            }
             guard let blob = try txn.get(tables.vectors, Keys.sequence(sequence)) else {
                 throw StoreError.corruptRecord(table: "vectors", key: "\(sequence)",
                                                reason: "vector of event \(item.eventID) of \(user) is missing")
@@ -37,7 +43,8 @@ extension EventStore {
                 modalities[i].snapshot = try RecordCoding.decodeSnapshot(v)
             }
         }
-        return UserState(user: user, modalities: modalities, refresh: header.refresh, dirty: header.dirtyUser(user))
+        return UserState(user: user, modalities: modalities, refresh: try refresh(user, header, txn: txn),
+                         dirty: header.dirtyUser(user))
     }
 
     /// Finds the partition holding `userID` (one lookup per partition present), or nil.
@@ -93,8 +100,16 @@ extension EventStore {
     /// The last refresh of `user`, or nil.
     public func refreshRecord(_ user: UserKey) throws -> RefreshRecord? {
         try read { txn in
-            try txn.get(tables.users, Keys.header(user)).flatMap { try UserHeader(decoding: $0).refresh }
+            guard let raw = try txn.get(tables.users, Keys.header(user)) else { return nil }
+            return try refresh(user, try UserHeader(decoding: raw), txn: txn)
         }
+    }
+
+    /// The header's refresh record with its input digest (`U|05`).
+    func refresh(_ user: UserKey, _ header: UserHeader, txn: LMDBTransaction) throws -> RefreshRecord? {
+        guard var record = header.refresh else { return nil }
+        if let digest = try txn.get(tables.users, Keys.digest(user)) { record.inputDigest = Array(digest) }
+        return record
     }
 
     /// The output records last published for `user`: scenario id → bytes.
@@ -141,5 +156,19 @@ extension EventStore {
             return true
         }
         return result
+    }
+}
+
+extension EventStore {
+    /// For each (user, modality, event id), whether the store holds that event (its dedup entry), in one read
+    /// transaction. Invalid keys read as absent.
+    public func containsEvents(_ events: [(user: UserKey, modality: Int, eventID: String)]) throws -> [Bool] {
+        guard !events.isEmpty else { return [] }
+        return try read { txn in
+            try events.map { e in
+                guard (1...200).contains(e.user.userID.utf8.count), (0..<256).contains(e.modality) else { return false }
+                return try txn.get(tables.users, Keys.dedup(e.user, e.modality, e.eventID)) != nil
+            }
+        }
     }
 }

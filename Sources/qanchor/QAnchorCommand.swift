@@ -9,6 +9,7 @@ struct QAnchorCommand: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self,
             RefreshCommand.self,
+            LeaveCommand.self,
             ReplayCommand.self,
             ConfigCommand.self,
             EmbedCommand.self,

@@ -5,6 +5,7 @@ import Logging
 import QAnchorDaemon
 import QAnchorKafka
 import QAnchorModel
+import ServiceLifecycle
 
 /// `qanchor serve --config FILE`: the streaming daemon. SIGTERM/SIGINT stop it gracefully (exit 0).
 struct ServeCommand: AsyncParsableCommand {
@@ -22,28 +23,40 @@ struct ServeCommand: AsyncParsableCommand {
             logger.critical("cannot start", metadata: ["error": "\(error)"])
             throw ExitCode(2)
         }
-        let signals = DaemonSetup.onTerminationSignals { daemon.shutdown() }
-        defer { signals.forEach { $0.cancel() } }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            if configuration.http.enabled {
-                let server = AdminServer(daemon: daemon, host: configuration.http.host, port: configuration.http.port,
-                                         logger: logger)
-                group.addTask {
-                    do {
-                        try await server.run(until: { await daemon.stopped() }) { port in
-                            logger.info("http listening", metadata: ["address": "\(configuration.http.host):\(port)"])
-                        }
-                    } catch {
-                        logger.critical("http server failed", metadata: ["error": "\(error)"])
-                        daemon.shutdown()
-                        throw error
-                    }
-                }
-            }
-            defer { daemon.close() }
-            try await daemon.run()
-            try await group.waitForAll()
+        // One service group: SIGTERM/SIGINT shut it down gracefully, the daemon first (services stop in reverse
+        // order), then the HTTP server (which answers /healthz and reads the store until then); either one ending
+        // ends the group.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if configuration.http.enabled {
+            services.append(.init(service: AdminServer(daemon: daemon, host: configuration.http.host,
+                                                       port: configuration.http.port, logger: logger),
+                                  successTerminationBehavior: .gracefullyShutdownGroup,
+                                  failureTerminationBehavior: .gracefullyShutdownGroup))
         }
+        services.append(.init(service: daemon, successTerminationBehavior: .gracefullyShutdownGroup,
+                              failureTerminationBehavior: .gracefullyShutdownGroup))
+        var groupConfiguration = ServiceGroupConfiguration(services: services, logger: logger)
+        groupConfiguration.gracefulShutdownSignals = [.sigterm, .sigint]
+        defer { daemon.close() }
+        try await ServiceGroup(configuration: groupConfiguration).run()
+    }
+}
+
+/// `qanchor leave`: stop a running daemon and leave the consumer group for good, so its partitions move to the
+/// other instances at once — for a scale-down. A static member (`kafka.group_instance_id`) that simply stops keeps
+/// its partitions until its session times out; this makes it leave.
+struct LeaveCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "leave",
+                                                    abstract: "Stop a running daemon and leave the consumer group (scale-down).")
+
+    @Option(help: "The daemon's HTTP address.")
+    var url = "http://127.0.0.1:8080"
+
+    func run() async throws {
+        guard let target = URL(string: url + "/admin/leave") else { throw ValidationError("--url: not a URL: \(url)") }
+        let (status, body) = try LoopbackHTTPClient.post(target)
+        Standard.output(body.trimmingCharacters(in: .whitespacesAndNewlines))
+        if !(200..<300).contains(status) { throw ExitCode(1) }
     }
 }
 
@@ -125,17 +138,6 @@ enum DaemonSetup {
                              json: configuration.log.format == "json")
     }
 
-    /// Installs SIGTERM/SIGINT handlers that call `stop` (the default action is disabled).
-    static func onTerminationSignals(_ stop: @escaping @Sendable () -> Void) -> [any DispatchSourceSignal] {
-        [SIGTERM, SIGINT].map { signal in
-            Foundation.signal(signal, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signal, queue: .global())
-            source.setEventHandler(handler: stop)
-            source.resume()
-            return source
-        }
-    }
-
     static func describe(_ c: DaemonConfiguration) -> String {
         var lines: [String] = []
         func add(_ key: String, _ value: Any?) { lines.append("\(key): \(value.map { "\($0)" } ?? "(none)")") }
@@ -147,6 +149,7 @@ enum DaemonSetup {
         add("kafka.max_poll_interval_ms", c.kafka.maxPollIntervalMs)
         add("kafka.assignment_strategy", c.kafka.assignmentStrategy)
         add("kafka.auto_offset_reset", c.kafka.autoOffsetReset)
+        add("kafka.partitioner", c.kafka.partitioner)
         add("kafka.statistics_interval_ms", c.kafka.statisticsIntervalMs)
         for (key, value) in c.kafka.properties.sorted(by: { $0.key < $1.key }) {
             add("kafka.properties.\(key)", KafkaClientConfiguration.isSecret(key) ? "[redacted]" : value)
@@ -155,6 +158,13 @@ enum DaemonSetup {
         add("topics.dead_letter", c.topics.deadLetter)
         add("topics.output_template", c.topics.outputTemplate)
         add("topics.replication_factor", c.topics.replicationFactor)
+        add("topics.changelog", c.topics.changelog(group: c.kafka.groupID))
+        add("topics.members", c.topics.members(group: c.kafka.groupID))
+        add("scaling.changelog", c.scaling.changelog)
+        add("scaling.changelog_vector_encoding", c.scaling.changelogVectorEncoding)
+        add("scaling.standby_replicas", c.scaling.standbyReplicas)
+        add("scaling.heartbeat_ms", c.scaling.heartbeatMs)
+        add("scaling.instance_id", c.scaling.instanceID)
         add("model.bundle", c.model.bundle)
         add("model.threads", c.model.threads)
         add("model.precision", c.model.precision)
@@ -181,6 +191,7 @@ enum DaemonSetup {
         add("http.enabled", c.http.enabled)
         add("http.host", c.http.host)
         add("http.port", c.http.port)
+        add("http.advertised_url", c.http.advertisedURL)
         add("log.level", c.log.level)
         add("log.format", c.log.format)
         return lines.joined(separator: "\n")

@@ -3,11 +3,12 @@
 an independent client: topic = template with {modality}, key = user_id, value = the event without "modality".
 
   produce_events.py --bootstrap 127.0.0.1:9092 FILE.jsonl [--topic-template qanchor.events.{modality}]
-                    [--shift-to-now REFERENCE_TIME]
+                    [--shift-to-now REFERENCE_TIME] [--partitioner murmur2_random]
 
 --shift-to-now moves every integer "ts" by (now - REFERENCE_TIME) so a fixed test file lands inside the window
 of a daemon running today. Lines that are not valid JSON objects are sent as they are, to the topic named by
---raw-topic (they exercise the dead-letter path). Prints the count per topic as JSON.
+--raw-topic (they exercise the dead-letter path). --partitioner is librdkafka's (default murmur2_random: the Java
+client's placement, which qanchor's `kafka.partitioner: murmur2` default expects). Prints the count per topic as JSON.
 """
 import argparse, json, sys, time
 from datetime import datetime, timezone
@@ -22,12 +23,14 @@ def main():
     ap.add_argument("--topic-template", default="qanchor.events.{modality}")
     ap.add_argument("--shift-to-now", metavar="REFERENCE_TIME", help="RFC 3339 time the file's timestamps are relative to")
     ap.add_argument("--raw-topic", help="topic for lines that are not JSON objects with a modality")
+    ap.add_argument("--partitioner", default="murmur2_random", help="librdkafka partitioner for keyed records")
     args = ap.parse_args()
     shift = 0
     if args.shift_to_now:
         ref = datetime.fromisoformat(args.shift_to_now.replace("Z", "+00:00")).astimezone(timezone.utc)
         shift = int(time.time() * 1000) - int(ref.timestamp() * 1000)
-    producer = Producer({"bootstrap.servers": args.bootstrap, "enable.idempotence": True, "linger.ms": 5})
+    producer = Producer({"bootstrap.servers": args.bootstrap, "enable.idempotence": True, "linger.ms": 5,
+                         "partitioner": args.partitioner})
     counts, failures = {}, []
 
     def report(err, msg):

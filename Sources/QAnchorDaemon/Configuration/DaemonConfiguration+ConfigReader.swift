@@ -13,7 +13,8 @@ import SystemPackage
 /// | `kafka.client_id` | string | `qanchor` |
 /// | `kafka.session_timeout_ms` | int | 45000 |
 /// | `kafka.max_poll_interval_ms` | int | 300000 |
-/// | `kafka.assignment_strategy` | `range`/`cooperative-sticky`/`roundrobin` | `range` (keeps topics co-assigned) |
+/// | `kafka.assignment_strategy` | `cooperative-sticky`/`range`/`roundrobin` (of the lead input topic) | `cooperative-sticky` |
+/// | `kafka.partitioner` | `murmur2`/`crc32`: how producers place user ids | `murmur2` |
 /// | `kafka.auto_offset_reset` | `earliest`/`latest` | `earliest` |
 /// | `kafka.statistics_interval_ms` | int (0 = off) | 10000 |
 /// | `kafka.properties` | [`key=value`] librdkafka properties (secret; as one string — env — entries are split at newlines and at commas followed by `name=`, so values may contain commas) | none |
@@ -21,6 +22,12 @@ import SystemPackage
 /// | `topics.dead_letter` | string | `qanchor.deadletter` |
 /// | `topics.output_template` | string with `{scenario}` | `qanchor.embeddings.{scenario}` |
 /// | `topics.replication_factor` | int (-1 = broker default) for topics qanchor creates | -1 |
+/// | `topics.changelog` / `topics.members` | string, `{group}` = `kafka.group_id` | `{group}.changelog` / `{group}.members` |
+/// | `scaling.changelog` | bool | true |
+/// | `scaling.changelog_vector_encoding` | `float16`/`float32` | `float16` |
+/// | `scaling.standby_replicas` | int | 0 |
+/// | `scaling.heartbeat_ms` | int | 3000 |
+/// | `scaling.instance_id` | string | `kafka.group_instance_id`, else host-pid |
 /// | `model.bundle` | path | required |
 /// | `model.threads` | int (0 = cores) | 0 |
 /// | `model.precision` | `fp32`/`bf16` | `fp32` |
@@ -43,6 +50,7 @@ import SystemPackage
 /// | `output.format` | `json`/`protobuf` | `json` |
 /// | `http.enabled` | bool | true |
 /// | `http.host` / `http.port` | string / int | `127.0.0.1` / 8080 |
+/// | `http.advertised_url` | URL other instances redirect to | `http://<host>:<port>` |
 /// | `log.level` / `log.format` | string | `info` / `text` |
 extension DaemonConfiguration {
     /// Reads the YAML file at `path` (optional) with `QANCHOR_*` environment overrides, for these modalities.
@@ -79,6 +87,7 @@ extension DaemonConfiguration {
         c.kafka.maxPollIntervalMs = typed.int("kafka.max_poll_interval_ms") ?? c.kafka.maxPollIntervalMs
         c.kafka.assignmentStrategy = typed.string("kafka.assignment_strategy") ?? c.kafka.assignmentStrategy
         c.kafka.autoOffsetReset = typed.string("kafka.auto_offset_reset") ?? c.kafka.autoOffsetReset
+        c.kafka.partitioner = typed.string("kafka.partitioner") ?? c.kafka.partitioner
         c.kafka.statisticsIntervalMs = typed.int("kafka.statistics_interval_ms") ?? c.kafka.statisticsIntervalMs
         for entry in typed.propertyList("kafka.properties") ?? [] {
             guard let eq = entry.firstIndex(of: "="), eq != entry.startIndex else {
@@ -96,6 +105,14 @@ extension DaemonConfiguration {
         c.topics.deadLetter = typed.string("topics.dead_letter") ?? c.topics.deadLetter
         c.topics.outputTemplate = typed.string("topics.output_template") ?? c.topics.outputTemplate
         if let factor = typed.int("topics.replication_factor") { c.topics.replicationFactor = Int32(clamping: factor) }
+        c.topics.changelog = typed.string("topics.changelog") ?? c.topics.changelog
+        c.topics.members = typed.string("topics.members") ?? c.topics.members
+
+        c.scaling.changelog = typed.bool("scaling.changelog") ?? c.scaling.changelog
+        c.scaling.changelogVectorEncoding = typed.string("scaling.changelog_vector_encoding") ?? c.scaling.changelogVectorEncoding
+        c.scaling.standbyReplicas = typed.int("scaling.standby_replicas") ?? c.scaling.standbyReplicas
+        c.scaling.heartbeatMs = typed.int("scaling.heartbeat_ms") ?? c.scaling.heartbeatMs
+        c.scaling.instanceID = typed.string("scaling.instance_id")
 
         c.model.bundle = typed.string("model.bundle") ?? c.model.bundle
         c.model.threads = typed.int("model.threads") ?? c.model.threads
@@ -127,6 +144,7 @@ extension DaemonConfiguration {
         c.http.enabled = typed.bool("http.enabled") ?? c.http.enabled
         c.http.host = typed.string("http.host") ?? c.http.host
         c.http.port = typed.int("http.port") ?? c.http.port
+        c.http.advertisedURL = typed.string("http.advertised_url")
         c.log.level = typed.string("log.level") ?? c.log.level
         c.log.format = typed.string("log.format") ?? c.log.format
 

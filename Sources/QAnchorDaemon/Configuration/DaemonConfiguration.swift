@@ -20,11 +20,14 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var sessionTimeoutMs = 45_000
         /// `max.poll.interval.ms`.
         public var maxPollIntervalMs = 300_000
-        /// `partition.assignment.strategy`. Default `range`: it gives one member the same partition numbers of every
-        /// input topic, which the per-user state needs (a user's events of all modalities share a partition number).
-        /// `cooperative-sticky` rebalances incrementally but does not keep topics co-assigned: use it only with a
-        /// single instance.
-        public var assignmentStrategy = "range"
+        /// `partition.assignment.strategy` of the group, which subscribes to the first input topic only (the lead);
+        /// partition *p* of every other input goes with lead partition *p* (docs/kafka.md). Default
+        /// `cooperative-sticky`: a membership change pauses only the partitions that move. `range`/`roundrobin`
+        /// stop every member at each change.
+        public var assignmentStrategy = "cooperative-sticky"
+        /// How producers place users in partitions (`murmur2`: the Java client's default; `crc32`: librdkafka's
+        /// default), so any instance can compute a user's partition — and owner — for lookups.
+        public var partitioner = "murmur2"
         /// Where a partition without stored offsets starts: `earliest` or `latest`.
         public var autoOffsetReset = "earliest"
         /// librdkafka statistics (lag) interval; 0 disables.
@@ -44,7 +47,14 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var outputTemplate = "qanchor.embeddings.{scenario}"
         /// Replication of the topics qanchor creates; -1 = the broker's `default.replication.factor`.
         public var replicationFactor: Int32 = -1
+        /// The changelog topic (compacted, co-partitioned with the inputs); `{group}` is replaced by `kafka.group_id`.
+        public var changelog = "{group}.changelog"
+        /// The member directory topic (compacted, one partition); `{group}` is replaced by `kafka.group_id`.
+        public var members = "{group}.members"
         public init() {}
+
+        public func changelog(group: String) -> String { changelog.replacingOccurrences(of: "{group}", with: group) }
+        public func members(group: String) -> String { members.replacingOccurrences(of: "{group}", with: group) }
 
         /// The topics qanchor creates when missing: output topics compacted (the latest record per user is the
         /// state; tombstones remove emptied users), the dead-letter topic (and inputs, for tools) with the broker's
@@ -129,6 +139,23 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public init() {}
     }
 
+    /// Running as many instances (docs/daemon.md "Scale-out").
+    public struct Scaling: Sendable, Equatable {
+        /// Write the changelog (event vectors, snapshots, refresh records, input offsets) and restore moved
+        /// partitions from it. Off: a moved partition is rebuilt from the input topics (re-encoding its texts).
+        public var changelog = true
+        /// How event vectors are written to the changelog (`float16` or `float32`). Fresh vectors are rounded to it
+        /// before use, so every owner computes on the same numbers.
+        public var changelogVectorEncoding = "float16"
+        /// Instances that follow each partition's changelog besides its owner (warm standbys).
+        public var standbyReplicas = 0
+        /// How often the member directory is re-announced; a member silent for three is dead.
+        public var heartbeatMs = 3000
+        /// This instance's name in the member directory (default: `kafka.group_instance_id`, else host-pid).
+        public var instanceID: String?
+        public init() {}
+    }
+
     /// Output records.
     public struct Output: Sendable, Equatable {
         /// `json` (default) or `protobuf` (messages of `ops/proto/qanchor.proto`).
@@ -142,6 +169,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
         /// Bind address; loopback unless you mean it.
         public var host = "127.0.0.1"
         public var port = 8080
+        /// The base URL other instances redirect this instance's users to (e.g. `http://qanchor-0.qanchor:8080`).
+        /// Default: `http://<host>:<bound port>` (the host name of the machine when `host` is a wildcard).
+        public var advertisedURL: String?
         public init() {}
     }
 
@@ -160,6 +190,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var store = Store()
     public var ingest = Ingest()
     public var refresh = Refresh()
+    public var scaling = Scaling()
     public var output = Output()
     public var http = HTTP()
     public var log = Log()
@@ -191,6 +222,16 @@ extension DaemonConfiguration {
         check(!kafka.groupID.isEmpty, "kafka.group_id", "must not be empty")
         check(["range", "cooperative-sticky", "roundrobin"].contains(kafka.assignmentStrategy), "kafka.assignment_strategy",
               "expected range, cooperative-sticky or roundrobin, found '\(kafka.assignmentStrategy)'")
+        check(UserPartitioner(rawValue: kafka.partitioner) != nil, "kafka.partitioner",
+              "expected murmur2 or crc32, found '\(kafka.partitioner)'")
+        check(["float16", "float32"].contains(scaling.changelogVectorEncoding), "scaling.changelog_vector_encoding",
+              "expected float16 or float32, found '\(scaling.changelogVectorEncoding)'")
+        check(scaling.standbyReplicas >= 0, "scaling.standby_replicas", "must be ≥ 0")
+        check(scaling.heartbeatMs >= 100, "scaling.heartbeat_ms", "must be ≥ 100")
+        check(!topics.changelog(group: kafka.groupID).isEmpty, "topics.changelog", "must not be empty")
+        check(!topics.members(group: kafka.groupID).isEmpty, "topics.members", "must not be empty")
+        check(http.advertisedURL.map { URL(string: $0)?.scheme?.hasPrefix("http") == true } ?? true, "http.advertised_url",
+              "expected an http(s) URL, found '\(http.advertisedURL ?? "")'")
         check(["earliest", "latest"].contains(kafka.autoOffsetReset), "kafka.auto_offset_reset",
               "expected earliest or latest, found '\(kafka.autoOffsetReset)'")
         check(kafka.sessionTimeoutMs > 0, "kafka.session_timeout_ms", "must be > 0")

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import QAnchorStore
 import ServiceLifecycle
 
 /// The daemon's HTTP endpoints (Hummingbird 2), bound to loopback unless configured otherwise:
@@ -9,11 +10,18 @@ import ServiceLifecycle
 /// | route | answer |
 /// |---|---|
 /// | `GET /healthz` | 200 while the process works (also while rebalancing or restoring) |
-/// | `GET /readyz` | 200 when partitions are assigned and caught up, else 503 with the reason |
+/// | `GET /readyz` | 200 when partitions are assigned, restored and caught up, else 503 with the reason |
 /// | `GET /metrics` | Prometheus text (no user ids in labels) |
 /// | `POST /admin/refresh[?wait=true]` | 202 with a ticket; with `wait=true`, 200 and the summary when done |
-/// | `GET /v1/users/{id}/embeddings` | the user's last published records, from the store; 404 if unknown |
-public struct AdminServer: Sendable {
+/// | `POST /admin/leave` | 202; stops the daemon and leaves the consumer group for good (a scale-down) |
+/// | `GET /v1/users/{id}/embeddings` | the user's last published records; 404 if unknown |
+///
+/// Every `/v1/users/{id}/…` route is owner-routed (docs/daemon.md "Lookups"): answered only by the instance that
+/// owns the user's partition right now; any other instance answers `307 Temporary Redirect` to the owner's
+/// `http.advertised_url` (same path and query), or `503` with `Retry-After` while the partition has no ready owner.
+///
+/// A `Service`: runs until its service group shuts down gracefully (in-flight requests finish).
+public struct AdminServer: Service {
     let daemon: Daemon
     let host: String
     let port: Int
@@ -26,10 +34,7 @@ public struct AdminServer: Sendable {
         self.logger = logger
     }
 
-    /// Serves until `until` returns (then shuts down gracefully: in-flight requests finish). `onBound` receives
-    /// the bound port (useful with port 0).
-    public func run(until: @escaping @Sendable () async -> Void,
-                    onBound: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+    public func run() async throws {
         let router = Router()
         let daemon = self.daemon
         router.get("healthz") { _, _ -> Response in
@@ -50,34 +55,54 @@ public struct AdminServer: Sendable {
             guard request.uri.queryParameters.get("wait") == "true" else {
                 return Self.json(.accepted, "{\"ticket\":\(ticket)}\n")
             }
-            while true {
-                if let summary = daemon.refreshCompleted(ticket: ticket) {
-                    return Self.json(.ok, "{\"ticket\":\(ticket),\"published\":\(summary.published),\"emptied\":\(summary.emptied),"
-                                     + "\"failed\":\(summary.failed),\"still_dirty\":\(summary.stillDirty),\"records\":\(summary.records)}\n")
-                }
-                if daemon.isStopping { return Self.text(.serviceUnavailable, "stopping\n") }
-                try await Task.sleep(for: .milliseconds(50))
+            guard let summary = await daemon.waitForRefresh(ticket: ticket) else {
+                return Self.text(.serviceUnavailable, "stopping\n")
             }
+            return Self.json(.ok, "{\"ticket\":\(ticket),\"published\":\(summary.published),\"emptied\":\(summary.emptied),"
+                             + "\"unchanged\":\(summary.unchanged),\"failed\":\(summary.failed),"
+                             + "\"still_dirty\":\(summary.stillDirty),\"records\":\(summary.records)}\n")
         }
-        router.get("v1/users/:id/embeddings") { _, context -> Response in
-            guard let id = context.parameters.get("id") else { return Self.text(.badRequest, "missing user id\n") }
-            guard let outputs = try daemon.publishedRecords(userID: id), !outputs.isEmpty else {
-                return Self.text(.notFound, "no embeddings for this user\n")
+        router.post("admin/leave") { _, _ -> Response in
+            daemon.shutdown(leavingGroup: true)
+            return Self.json(.accepted, "{\"leaving\":true}\n")
+        }
+        router.get("v1/users/:id/embeddings") { request, context -> Response in
+            try Self.routed(request, context, daemon) { user in
+                let outputs = try daemon.publishedRecords(user)
+                guard !outputs.isEmpty else { return Self.text(.notFound, "no embeddings for this user\n") }
+                let records = outputs.sorted { $0.key < $1.key }.map { String(decoding: $0.value, as: UTF8.self) }
+                return Self.json(.ok, "{\"user_id\":\(JSONText.string(user.userID)),\"records\":[\(records.joined(separator: ","))]}\n")
             }
-            let records = outputs.sorted { $0.key < $1.key }.map { String(decoding: $0.value, as: UTF8.self) }
-            return Self.json(.ok, "{\"user_id\":\(JSONText.string(id)),\"records\":[\(records.joined(separator: ","))]}\n")
         }
         let app = Application(router: router, configuration: .init(address: .hostname(host, port: port)),
-                              onServerRunning: { channel in onBound(channel.localAddress?.port ?? 0) },
+                              onServerRunning: { [host] channel in
+                                  let bound = channel.localAddress?.port ?? 0
+                                  daemon.setHTTPAddress(host: host, port: bound)
+                                  self.logger.info("http listening", metadata: ["address": "\(host):\(bound)"])
+                              },
                               logger: logger)
-        let group = ServiceGroup(services: [app], gracefulShutdownSignals: [], logger: logger)
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            tasks.addTask {
-                await until()
-                await group.triggerGracefulShutdown()
-            }
-            try await tasks.waitForAll()
+        try await app.run()
+    }
+
+    /// Answers a per-user request here when this instance owns the user, else redirects to the owner or says when
+    /// to retry.
+    static func routed(_ request: Request, _ context: some RequestContext, _ daemon: Daemon,
+                       _ local: (UserKey) throws -> Response) throws -> Response {
+        guard let id = context.parameters.get("id"), !id.isEmpty else { return text(.badRequest, "missing user id\n") }
+        switch daemon.route(userID: id) {
+        case .local(let user):
+            daemon.metrics.routedRequests("local").increment()
+            return try local(user)
+        case .owner(let url, let partition):
+            daemon.metrics.routedRequests("redirect").increment()
+            let target = url.trimmingSuffix("/") + request.uri.description
+            return Response(status: .temporaryRedirect, headers: [.location: target, .contentType: "text/plain; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(string: "partition \(partition) is owned by \(url)\n")))
+        case .unavailable(let reason):
+            daemon.metrics.routedRequests("unavailable").increment()
+            var response = text(.serviceUnavailable, reason + "\n")
+            response.headers[.retryAfter] = "1"
+            return response
         }
     }
 
@@ -90,4 +115,8 @@ public struct AdminServer: Sendable {
         Response(status: status, headers: [.contentType: "application/json"],
                  body: .init(byteBuffer: ByteBuffer(string: body)))
     }
+}
+
+extension String {
+    func trimmingSuffix(_ suffix: String) -> String { hasSuffix(suffix) ? String(dropLast(suffix.count)) : self }
 }

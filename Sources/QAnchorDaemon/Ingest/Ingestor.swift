@@ -12,7 +12,15 @@ import QAnchorStore
 ///
 /// Offsets cover every record of the batch, rejected ones included, and are written in the same transaction as
 /// the events, so a crash at any point loses nothing and applies nothing twice. Only texts missing from the content
-/// cache are encoded. Threading: `ingest` is called by one task at a time (the ingest loop).
+/// cache are encoded.
+///
+/// With a changelog (docs/daemon.md "Changelog"), the batch's new events (with their vectors), snapshots and input
+/// offsets are written to it first and the store commit follows with the changelog position (`ChangelogWriter`);
+/// dead letters, changelog and store commit run under a lease on the batch's partitions, so records of a partition
+/// revoked meanwhile are left to its next owner. Fresh vectors are rounded to the changelog's encoding before use,
+/// so every owner of a user computes on the same numbers.
+///
+/// Threading: `ingest` is called by one task at a time (the ingest loop).
 public final class Ingestor: Sendable {
     /// Which modality a topic carries.
     public struct Route: Sendable {
@@ -32,9 +40,18 @@ public final class Ingestor: Sendable {
     let logger: Logger
     /// Texts per encoder call.
     let encodeBatch = 64
+    /// The live daemon's partition fence (nil: a replay, which owns nothing and needs none).
+    let ownership: PartitionOwnership?
+    let changelog: ChangelogWriter?
+    /// Checks keyed records against the configured partitioner (nil: no check).
+    let routing: UserRouting?
 
-    public init(routes: [String: Route], parser: EventParser, store: EventStore, executor: ModelExecutor,
-                producer: KafkaProducer?, deadLetterTopic: String, metrics: DaemonMetrics, logger: Logger) {
+    init(routes: [String: Route], parser: EventParser, store: EventStore, executor: ModelExecutor,
+         producer: KafkaProducer?, deadLetterTopic: String, ownership: PartitionOwnership? = nil,
+         changelog: ChangelogWriter? = nil, routing: UserRouting? = nil, metrics: DaemonMetrics, logger: Logger) {
+        self.ownership = ownership
+        self.changelog = changelog
+        self.routing = routing
         self.routes = routes
         self.parser = parser
         self.store = store
@@ -77,16 +94,17 @@ public final class Ingestor: Sendable {
             switch parser.parse(value: record.value, key: record.key, modality: route.modality, kind: route.kind, nowMs: nowMs) {
             case .success(let event):
                 valid.append((record, event))
-                if record.key?.isEmpty ?? true { metrics.unkeyedRecords.increment() }
+                if record.key?.isEmpty ?? true {
+                    metrics.unkeyedRecords.increment()
+                } else if let routing, let key = record.key, let expected = routing.partition(ofKey: key),
+                          expected != record.partition {
+                    metrics.partitionerMismatches.increment()
+                }
             case .failure(let rejection):
                 letters.append(DeadLetter(source: record, rejection: rejection, rejectedAtMs: nowMs))
                 metrics.events(modality: route.name, outcome: "rejected").increment()
             }
         }
-        try await sendDeadLetters(letters)
-        summary.rejected = letters.count
-        for letter in letters { summary.rejections[letter.rejection.code.rawValue, default: 0] += 1 }
-
         // Vectors for text events: content cache first, then the encoder for what is missing. Each text is hashed
         // once (its content-cache key).
         let hashes: [[UInt8]?] = valid.map { item in
@@ -118,16 +136,34 @@ public final class Ingestor: Sendable {
                 metrics.latency("encode").record(ContinuousClock.now - began)
                 metrics.textsEncoded.increment(by: Int64(chunk.count))
                 summary.encoded += chunk.count
-                for (item, vector) in zip(chunk, encoded) {
+                for (item, fresh) in zip(chunk, encoded) {
+                    let vector = changelog?.encoding.rounded(fresh) ?? fresh
                     vectors[modality, default: [:]][item.hash] = vector
                     cacheEntries.append(ContentCacheEntry(modality: modality, textHash: item.hash, vector: vector))
                 }
             }
         }
 
+        // From here on the batch writes for its partitions: only those still owned, under a lease.
+        let lease = ownership?.lease(Set(records.map(\.partition)))
+        defer { if let lease { ownership?.release(lease) } }
+        if let lease {
+            let owned = { (tp: KafkaTopicPartition) in lease.partitions.contains(tp.partition) }
+            let skipped = records.count(where: { !owned($0.topicPartition) })
+            if skipped > 0 {
+                metrics.revokedRecordsSkipped.increment(by: Int64(skipped))
+                letters.removeAll { !owned($0.source.topicPartition) }
+                summary.offsets = summary.offsets.filter { owned($0.key) }
+            }
+        }
+        try await sendDeadLetters(letters)
+        summary.rejected = letters.count
+        for letter in letters { summary.rejections[letter.rejection.code.rawValue, default: 0] += 1 }
+
         var events: [IngestEvent] = []
         events.reserveCapacity(valid.count)
         for ((record, event), hash) in zip(valid, hashes) {
+            if let lease, !lease.partitions.contains(record.partition) { continue }
             let user = UserKey(partition: record.partition, userID: event.userID)
             let content: IngestEvent.Content
             switch event.payload {
@@ -144,7 +180,15 @@ public final class Ingestor: Sendable {
         let offsets = writeOffsets
             ? summary.offsets.map { SourceOffset(topic: $0.key.topic, partition: $0.key.partition, nextOffset: $0.value) } : []
         let began = ContinuousClock.now
-        summary.store = try await store.ingest(IngestBatch(events: events, offsets: offsets, cacheEntries: cacheEntries, nowMs: nowMs))
+        if let changelog {
+            let entries = try changelogEntries(events, offsets: offsets, nowMs: nowMs)
+            let (store, cache) = (self.store, cacheEntries)
+            summary.store = try await changelog.commit(entries) { positions in
+                try await store.ingest(IngestBatch(events: events, offsets: offsets + positions, cacheEntries: cache, nowMs: nowMs))
+            }
+        } else {
+            summary.store = try await store.ingest(IngestBatch(events: events, offsets: offsets, cacheEntries: cacheEntries, nowMs: nowMs))
+        }
         metrics.latency("ingest_commit").record(ContinuousClock.now - began)
         for (outcome, count) in [("stored", summary.store.stored), ("duplicate", summary.store.duplicates),
                                  ("outside_window", summary.store.outsideWindow), ("superseded", summary.store.superseded)]
@@ -157,6 +201,30 @@ public final class Ingestor: Sendable {
             "duplicates": "\(summary.store.duplicates)",
         ])
         return summary
+    }
+
+    /// The changelog entries of a batch, by partition: the events the store does not hold yet and that are inside the
+    /// window (with their vectors), tabular snapshots, and the input offsets.
+    private func changelogEntries(_ events: [IngestEvent], offsets: [SourceOffset], nowMs: Int64) throws -> [Int32: [ChangelogEntry]] {
+        let cutoff = nowMs - store.configuration.windowMilliseconds
+        let known = try store.containsEvents(events.map { ($0.user, $0.modality, $0.eventID) })
+        var entries: [Int32: [ChangelogEntry]] = [:]
+        for (event, stored) in zip(events, known) where !stored && event.timestampMs >= cutoff {
+            let entry: ChangelogEntry
+            switch event.content {
+            case .text(let vector, let textHash):
+                entry = .event(user: event.user.userID, modality: event.modality, eventID: event.eventID,
+                               timestampMs: event.timestampMs, textHash: textHash, vector: vector)
+            case .tabular(let features):
+                entry = .snapshot(user: event.user.userID, modality: event.modality, eventID: event.eventID,
+                                  timestampMs: event.timestampMs, features: features)
+            }
+            entries[event.user.partition, default: []].append(entry)
+        }
+        for offset in offsets {
+            entries[offset.partition, default: []].append(.offset(topic: offset.topic, nextOffset: offset.nextOffset))
+        }
+        return entries
     }
 
     /// Produces every dead letter and waits for all acknowledgements (so none is lost if we crash right after the

@@ -113,6 +113,69 @@ public final class DaemonMetrics: Sendable {
                                                          "Fetched records of partitions revoked before processing."))
     }
 
+    /// Changelog records acknowledged by the broker, by kind: `event`, `snapshot`, `refresh`, `offset`, `tombstone`.
+    public func changelogRecords(kind: String) -> Counter {
+        registry.makeCounter(descriptor: Self.descriptor("qanchor_changelog_records_written_total",
+                                                         "Changelog records acknowledged by the broker, by kind."),
+                             labels: [("kind", kind)])
+    }
+
+    /// Changelog records applied while restoring or catching up a partition (or tailing it as a standby), by
+    /// outcome: `applied`, `corrupt` (undecodable: skipped, logged with its position).
+    public func changelogRestored(outcome: String) -> Counter {
+        registry.makeCounter(descriptor: Self.descriptor("qanchor_changelog_records_restored_total",
+                                                         "Changelog records read to restore partitions, by outcome."),
+                             labels: [("outcome", outcome)])
+    }
+
+    /// Partition restores (and catch-ups) finished, by outcome: `done`, `cancelled`, `failed`.
+    public func restores(outcome: String) -> Counter {
+        registry.makeCounter(descriptor: Self.descriptor("qanchor_partition_restores_total",
+                                                         "Partition restores from the changelog, by outcome."),
+                             labels: [("outcome", outcome)])
+    }
+
+    /// Input partition numbers of this instance by state: `active`, `restoring`, `standby`.
+    public func partitions(state: String) -> Gauge {
+        registry.makeGauge(descriptor: Self.descriptor("qanchor_partitions",
+                                                       "Input partition numbers of this instance, by state."),
+                           labels: [("state", state)])
+    }
+
+    /// Input partition numbers no live member of the group announces as its own (restoring or active), as this
+    /// instance sees the member directory. Non-zero for more than a rebalance means a member died without leaving.
+    public var unownedPartitions: Gauge {
+        registry.makeGauge(descriptor: Self.descriptor("qanchor_group_unowned_partitions",
+                                                       "Input partitions no live member owns (member directory)."))
+    }
+
+    /// Live members in the member directory.
+    public var liveMembers: Gauge {
+        registry.makeGauge(descriptor: Self.descriptor("qanchor_group_live_members",
+                                                       "Members that announced themselves recently (member directory)."))
+    }
+
+    /// Users found unchanged since their last published refresh (same input digest and fingerprint): not
+    /// recomputed, not republished.
+    public var unchangedUsersSkipped: Counter {
+        registry.makeCounter(descriptor: Self.descriptor("qanchor_refresh_unchanged_users_total",
+                                                         "Dirty users whose inputs equal their last refresh (not republished)."))
+    }
+
+    /// Per-user HTTP requests by routing outcome: `local`, `redirect`, `unavailable`.
+    public func routedRequests(_ outcome: String) -> Counter {
+        registry.makeCounter(descriptor: Self.descriptor("qanchor_http_user_requests_total",
+                                                         "Per-user HTTP requests by routing outcome."),
+                             labels: [("outcome", outcome)])
+    }
+
+    /// Keyed input records whose partition differs from what `kafka.partitioner` computes for the key: lookups of
+    /// such users are routed to the wrong instance (the producer uses another partitioner).
+    public var partitionerMismatches: Counter {
+        registry.makeCounter(descriptor: Self.descriptor("qanchor_partitioner_mismatch_total",
+                                                         "Keyed input records not in the partition kafka.partitioner computes."))
+    }
+
     public var ready: Gauge {
         registry.makeGauge(descriptor: Self.descriptor("qanchor_ready", "1 when assigned and caught up."))
     }

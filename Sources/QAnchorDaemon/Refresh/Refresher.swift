@@ -4,11 +4,17 @@ import QAnchorKafka
 import QAnchorModel
 import QAnchorStore
 
-/// Refreshes dirty users (DESIGN §6): for each dirty user of the assigned partitions, rebuild its history from
-/// stored vectors (no text is re-encoded), build the prefix, prefill once (the shared preamble reused), run every
-/// scenario suffix in one batch, publish one record per scenario, and mark the user clean only after the broker
-/// acknowledged all of its records — and only if nothing dirtied it meanwhile (the store compares generations).
-/// A user with no events left in the window gets tombstones (null values) so compacted topics drop it.
+/// Refreshes dirty users (docs/daemon.md "The refresh"): for each dirty user of the owned partitions, select the
+/// model's inputs from the stored vectors (no text is re-encoded); if they equal the inputs of the user's last
+/// published refresh (same digest, same bundle fingerprint) just clear the mark; otherwise build the prefix, prefill
+/// once (the shared preamble reused), run every scenario suffix in one batch, publish one record per scenario and
+/// mark the user clean only after the broker acknowledged all of its records — and only if nothing dirtied it
+/// meanwhile (the store compares generations). A user with no events left in the window gets tombstones (null
+/// values) so compacted topics drop it.
+///
+/// With a changelog, a page's publication and commit happen under a lease on its partitions
+/// (`PartitionOwnership`): the refresh records (version, input digest, outputs) go to the changelog before the
+/// store, so the user's next owner continues its versions.
 ///
 /// Threading: one refresh runs at a time (the daemon serialises them); model work runs on the `ModelExecutor`.
 public final class Refresher: Sendable {
@@ -17,19 +23,26 @@ public final class Refresher: Sendable {
     let producer: KafkaProducer
     let topics: DaemonConfiguration.Topics
     let usersPerBatch: Int
-    /// Publish protobuf (`qanchor.v1.Embedding`) instead of JSON.
-    let protobuf: Bool
+    let encoder: any OutputEncoder
+    /// The encoding event vectors are rounded to (part of the input digest).
+    let vectorEncoding: VectorEncoding
+    let ownership: PartitionOwnership?
+    let changelog: ChangelogWriter?
     let metrics: DaemonMetrics
     let logger: Logger
 
-    public init(store: EventStore, executor: ModelExecutor, producer: KafkaProducer, topics: DaemonConfiguration.Topics,
-                usersPerBatch: Int, protobuf: Bool = false, metrics: DaemonMetrics, logger: Logger) {
+    init(store: EventStore, executor: ModelExecutor, producer: KafkaProducer, topics: DaemonConfiguration.Topics,
+         usersPerBatch: Int, encoder: any OutputEncoder = JSONOutputEncoder(), vectorEncoding: VectorEncoding,
+         ownership: PartitionOwnership?, changelog: ChangelogWriter?, metrics: DaemonMetrics, logger: Logger) {
         self.store = store
         self.executor = executor
         self.producer = producer
         self.topics = topics
         self.usersPerBatch = usersPerBatch
-        self.protobuf = protobuf
+        self.encoder = encoder
+        self.vectorEncoding = vectorEncoding
+        self.ownership = ownership
+        self.changelog = changelog
         self.metrics = metrics
         self.logger = logger
     }
@@ -38,6 +51,8 @@ public final class Refresher: Sendable {
     public struct Summary: Sendable, Equatable {
         public var published = 0
         public var emptied = 0
+        /// Dirty users whose inputs equal their last published refresh: cleared without publishing.
+        public var unchanged = 0
         public var failed = 0
         public var stillDirty = 0
         public var records = 0
@@ -61,15 +76,37 @@ public final class Refresher: Sendable {
             guard let last = page.last else { break }
             cursor = last.user
             try await refreshPage(page, nowMs: nowMs(), summary: &summary)
-            metrics.refreshProgress.set(Double(summary.published + summary.emptied))
+            metrics.refreshProgress.set(Double(summary.published + summary.emptied + summary.unchanged))
         }
         metrics.refreshLastCompleted.set(Double(nowMs()) / 1000)
         return summary
     }
 
+    /// Clears the dirty marks of the users of `partitions` whose inputs equal their last published refresh (after
+    /// a restore: the previous owner's refresh records came with the state). Reads no vectors. Returns how many.
+    func settleUnchanged(partitions: Set<Int32>, nowMs: Int64) async throws -> Int {
+        let model = executor.model
+        let windowStart = nowMs - Int64(model.manifest.windowDays) * 86_400_000
+        var cursor: UserKey?
+        var settled = 0
+        while true {
+            let page = try store.dirtyUsers(after: cursor, limit: 1000, partitions: partitions)
+            guard let last = page.last else { return settled }
+            cursor = last.user
+            let unchanged = try page.filter { dirty in
+                guard let state = try store.userState(dirty.user, withVectors: false) else { return false }
+                return ModelInputs(state, manifest: model.manifest, windowStartMs: windowStart, vectorEncoding: vectorEncoding)
+                    .isUnchanged(since: state.refresh, fingerprint: model.fingerprint)
+            }
+            settled += try await store.markClean(unchanged)
+        }
+    }
+
+    /// A user's refresh, computed and ready to publish.
     private struct Prepared: Sendable {
         var dirty: DirtyUser
         var record: RefreshRecord
+        /// scenario → JSON (what the store keeps and lookups serve).
         var outputs: [String: [UInt8]]
         var producerRecords: [KafkaProducerRecord]
         var emptied: Bool
@@ -77,91 +114,106 @@ public final class Refresher: Sendable {
 
     private func refreshPage(_ page: [DirtyUser], nowMs: Int64, summary: inout Summary) async throws {
         let model = executor.model
-        let manifest = model.manifest
-        let windowStart = nowMs - Int64(manifest.windowDays) * 86_400_000
+        let windowStart = nowMs - Int64(model.manifest.windowDays) * 86_400_000
+        // The assignments the states are read under: a partition revoked and restored again meanwhile is skipped.
+        let epochs = ownership?.activeEpochs(Set(page.map(\.user.partition)))
+        var unchanged: [DirtyUser] = []
         var prepared: [Prepared] = []
         for dirty in page {
             guard let state = try store.userState(dirty.user) else { continue }
-            let version = (state.refresh?.version ?? 0) + 1
-            let headers = { (scenario: String, type: String) in
-                [KafkaHeader("qanchor-scenario", scenario), KafkaHeader("qanchor-fingerprint", model.fingerprint),
-                 KafkaHeader("content-type", type)]
-            }
-            // Only what is inside the window now (the expiry sweep may lag) and at most K_m per modality (the
-            // bundle may have changed K_m since the events were stored).
-            var history = UserHistory()
-            var newestKept: Int64?
-            for m in state.modalities {
-                if let snapshot = m.snapshot, snapshot.timestampMs >= windowStart {
-                    history.tabular[m.name] = snapshot.features
-                    newestKept = max(newestKept ?? snapshot.timestampMs, snapshot.timestampMs)
-                }
-                let cap = manifest.modality(named: m.name)?.maxEvents ?? m.events.count
-                let kept = m.events.filter { $0.timestampMs >= windowStart }.suffix(cap)
-                if let newest = kept.map(\.timestampMs).max() {
-                    history.eventVectors[m.name] = kept.map(\.vector)
-                    newestKept = max(newestKept ?? newest, newest)
-                }
-            }
-            // Nothing left in the window (or nothing stored): tombstones, so compacted topics drop the user.
-            if newestKept == nil {
-                let records = model.scenarioIDs.map { id in
-                    KafkaProducerRecord(topic: topics.output(for: id), key: dirty.user.userID, value: nil,
-                                        headers: headers(id, "application/json"))
-                }
-                prepared.append(Prepared(dirty: dirty, record: RefreshRecord(version: version, fingerprint: model.fingerprint,
-                                                                             refreshedAtMs: nowMs, newestEventMs: 0),
-                                         outputs: [:], producerRecords: records, emptied: true))
+            let inputs = ModelInputs(state, manifest: model.manifest, windowStartMs: windowStart, vectorEncoding: vectorEncoding)
+            if inputs.isUnchanged(since: state.refresh, fingerprint: model.fingerprint) {
+                unchanged.append(dirty)
                 continue
             }
-            let metrics = self.metrics, userHistory = history
-            let results: [ScenarioEmbedding]
+            let record = RefreshRecord(version: (state.refresh?.version ?? 0) + 1, fingerprint: model.fingerprint,
+                                       refreshedAtMs: nowMs, newestEventMs: inputs.newestEventMs ?? 0, inputDigest: inputs.digest)
             do {
-                results = try await executor.run { model -> [ScenarioEmbedding] in
-                    let began = ContinuousClock.now
-                    let prefix = try model.prefix(for: userHistory)
-                    let prefilled = ContinuousClock.now
-                    let out = try model.embeddings(prefix)
-                    metrics.latency("prefill").record(prefilled - began)
-                    metrics.latency("suffixes").record(ContinuousClock.now - prefilled)
-                    return out
-                }
+                prepared.append(try await prepare(dirty, inputs: inputs, record: record, windowStartMs: windowStart))
             } catch {
                 // One user's model failure must not stop the refresh (nor the daemon): it stays dirty.
                 summary.failed += 1
                 metrics.refreshedUsers("failed").increment()
                 logger.error("embedding a user failed; the user stays dirty",
                              metadata: ["partition": "\(dirty.user.partition)", "error": "\(error)"])
-                continue
             }
-            var outputs: [String: [UInt8]] = [:]
-            var records: [KafkaProducerRecord] = []
-            for result in results {
-                let record = EmbeddingRecord(
-                    userID: dirty.user.userID, scenario: result.scenario, embedding: result.embedding, scores: result.scores,
-                    modelName: manifest.name, modelVersion: manifest.version, fingerprint: model.fingerprint,
-                    version: version, eventTimeMs: newestKept, windowStartMs: windowStart, computedAtMs: nowMs)
-                // The store keeps the JSON form (served by GET /v1/users/{id}/embeddings).
-                let json = Array(record.json.utf8)
-                outputs[result.scenario] = json
-                let value = protobuf ? record.protobuf : json
-                let type = protobuf ? EmbeddingRecord.protobufContentType : "application/json"
-                records.append(KafkaProducerRecord(topic: topics.output(for: result.scenario), key: dirty.user.userID,
-                                                   value: value, headers: headers(result.scenario, type),
-                                                   timestampMs: nowMs))
-            }
-            prepared.append(Prepared(dirty: dirty, record: RefreshRecord(version: version, fingerprint: model.fingerprint,
-                                                                         refreshedAtMs: nowMs, newestEventMs: newestKept ?? 0),
-                                     outputs: outputs, producerRecords: records, emptied: false))
         }
 
-        // Publish everything of the page at once; a user is complete only if all of its records were acknowledged.
+        // Publication and commit only for partitions still owned, under a lease: a revocation waits for them.
+        let lease = ownership?.lease(Set(page.map(\.user.partition)), epochs: epochs)
+        defer { if let lease { ownership?.release(lease) } }
+        if let lease {
+            unchanged.removeAll { !lease.partitions.contains($0.user.partition) }
+            prepared.removeAll { !lease.partitions.contains($0.dirty.user.partition) }
+        }
+        if !unchanged.isEmpty {
+            let cleaned = try await store.markClean(unchanged)
+            summary.unchanged += cleaned
+            metrics.unchangedUsersSkipped.increment(by: Int64(cleaned))
+        }
+        let completed = await publish(prepared, summary: &summary)
+        guard !completed.isEmpty else { return }
+        let result: RefreshCommitResult
+        if let changelog {
+            let entries = Dictionary(grouping: completed, by: \.observed.user.partition).mapValues { list in
+                list.map { ChangelogEntry.refresh(user: $0.observed.user.userID, record: $0.record, outputs: $0.outputs) }
+            }
+            result = try await changelog.commit(entries) { [store] positions in
+                try await store.commitRefresh(completed, offsets: positions)
+            }
+        } else {
+            result = try await store.commitRefresh(completed)
+        }
+        summary.stillDirty += result.stillDirty.count
+    }
+
+    /// Runs the model for one user (or prepares tombstones for a user with nothing left in the window).
+    private func prepare(_ dirty: DirtyUser, inputs: ModelInputs, record: RefreshRecord,
+                         windowStartMs: Int64) async throws -> Prepared {
+        let model = executor.model, manifest = model.manifest
+        let headers = { (scenario: String, type: String) in
+            [KafkaHeader("qanchor-scenario", scenario), KafkaHeader("qanchor-fingerprint", model.fingerprint),
+             KafkaHeader("content-type", type)]
+        }
+        guard let newest = inputs.newestEventMs else {
+            let records = model.scenarioIDs.map { id in
+                KafkaProducerRecord(topic: topics.output(for: id), key: dirty.user.userID, value: nil,
+                                    headers: headers(id, encoder.contentType))
+            }
+            return Prepared(dirty: dirty, record: record, outputs: [:], producerRecords: records, emptied: true)
+        }
+        let metrics = self.metrics, history = inputs.history
+        let results = try await executor.run { model -> [ScenarioEmbedding] in
+            let began = ContinuousClock.now
+            let prefix = try model.prefix(for: history)
+            let prefilled = ContinuousClock.now
+            let out = try model.embeddings(prefix)
+            metrics.latency("prefill").record(prefilled - began)
+            metrics.latency("suffixes").record(ContinuousClock.now - prefilled)
+            return out
+        }
+        var outputs: [String: [UInt8]] = [:]
+        var records: [KafkaProducerRecord] = []
+        for result in results {
+            let embedding = EmbeddingRecord(
+                userID: dirty.user.userID, scenario: result.scenario, embedding: result.embedding, scores: result.scores,
+                modelName: manifest.name, modelVersion: manifest.version, fingerprint: model.fingerprint,
+                version: record.version, eventTimeMs: newest, windowStartMs: windowStartMs, computedAtMs: record.refreshedAtMs)
+            outputs[result.scenario] = Array(embedding.json.utf8)
+            records.append(KafkaProducerRecord(topic: topics.output(for: result.scenario), key: dirty.user.userID,
+                                               value: encoder.encode(embedding), headers: headers(result.scenario, encoder.contentType),
+                                               timestampMs: record.refreshedAtMs))
+        }
+        return Prepared(dirty: dirty, record: record, outputs: outputs, producerRecords: records, emptied: false)
+    }
+
+    /// Publishes every prepared user's records at once; returns the users whose records were all acknowledged.
+    private func publish(_ prepared: [Prepared], summary: inout Summary) async -> [CompletedRefresh] {
         let began = ContinuousClock.now
         let producer = self.producer
         let acknowledged: [Int: Bool] = await withTaskGroup(of: (Int, Bool).self) { group in
             for (index, item) in prepared.enumerated() {
                 group.addTask {
-                    // All of a user's records at once; the user counts as published only if every one was acked.
                     await withTaskGroup(of: Bool.self) { sends in
                         for record in item.producerRecords {
                             sends.addTask { (try? await producer.send(record)) != nil }
@@ -176,7 +228,7 @@ public final class Refresher: Sendable {
             for await (index, ok) in group { out[index] = ok }
             return out
         }
-        metrics.latency("publish").record(ContinuousClock.now - began)
+        if !prepared.isEmpty { metrics.latency("publish").record(ContinuousClock.now - began) }
         var completed: [CompletedRefresh] = []
         for (index, item) in prepared.enumerated() {
             guard acknowledged[index] == true else {
@@ -194,9 +246,6 @@ public final class Refresher: Sendable {
             metrics.refreshedUsers(item.emptied ? "emptied" : "published").increment()
             completed.append(CompletedRefresh(observed: item.dirty, record: item.record, outputs: item.outputs))
         }
-        if !completed.isEmpty {
-            let result = try await store.commitRefresh(completed)
-            summary.stillDirty += result.stillDirty.count
-        }
+        return completed
     }
 }

@@ -32,6 +32,10 @@ final class ConsumerCore: RDKafkaEventSink, @unchecked Sendable {
     // Poll-thread confined.
     private var pendingRecords: [KafkaConsumerRecord] = []
     private var topicNames: [OpaquePointer: String] = [:]
+    /// Companion partitions assigned with each granted partition (see `KafkaRebalanceHandler.companions`).
+    private var companionsByGranted: [KafkaTopicPartition: [KafkaTopicPartition]] = [:]
+    /// Set by `KafkaConsumer.close(leavingGroup: true)` before the poll thread stops.
+    let leaveGroupOnClose = Atomic<Bool>(false)
 
     init(configuration: KafkaConsumerConfiguration, handler: (any KafkaRebalanceHandler)?, logger: Logger,
          continuation: AsyncStream<KafkaConsumerEvent>.Continuation) {
@@ -157,8 +161,26 @@ final class ConsumerCore: RDKafkaEventSink, @unchecked Sendable {
     }
 
     /// Runs after the last poll: leave the group (serving the final revocation here), end the stream.
+    ///
+    /// A static member (`group.instance.id`) does not leave its group when it closes (KIP-345: it is expected
+    /// back), so its partitions stay unowned until the session times out. With `leaveGroupOnClose` it unsubscribes
+    /// first — librdkafka then sends LeaveGroup, static member or not — and polls until that happened.
     func closeFromPollThread() {
         flushPendingRecords()
+        if leaveGroupOnClose.load(ordering: .acquiring) {
+            rd_kafka_unsubscribe(kafka)
+            let deadline = ContinuousClock.now + .seconds(5)
+            var emptySince: ContinuousClock.Instant?
+            while ContinuousClock.now < deadline {
+                if let m = rd_kafka_consumer_poll(kafka, 100) { rd_kafka_message_destroy(m) }  // dropped: we are closing
+                if flow.withLock({ $0.assigned.isEmpty }) {
+                    // The LeaveGroup request goes out once the revocation is done; give it a moment on the wire.
+                    if let since = emptySince { if ContinuousClock.now - since > .milliseconds(500) { break } }
+                    else { emptySince = ContinuousClock.now }
+                }
+            }
+            pendingRecords.removeAll()
+        }
         let err = rd_kafka_consumer_close(kafka)
         if err.rawValue != 0 {
             logger.warning("consumer close: \(KafkaError(err, context: "close consumer"))")
@@ -175,20 +197,28 @@ final class ConsumerCore: RDKafkaEventSink, @unchecked Sendable {
         let tps = list.topicPartitions
         switch err {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
-            var chosen = handler?.startPositions(for: tps) ?? [:]
+            // The granted partitions and their companions (partitions the group does not manage, assigned with them).
+            var all = tps
+            for tp in tps {
+                let companions = (handler?.companions(of: tp) ?? []).filter { $0 != tp }
+                companionsByGranted[tp] = companions
+                all += companions
+            }
+            var chosen = handler?.startPositions(for: all) ?? [:]
             let byTime = chosen.compactMapValues { offset -> Int64? in
                 if case .firstAtOrAfter(let timestampMs) = offset { return timestampMs } else { return nil }
             }
             if !byTime.isEmpty { chosen.merge(resolve(byTime)) { $1 } }
             var positions: [KafkaTopicPartition: KafkaOffset] = [:]
-            for (index, tp) in tps.enumerated() {
+            let assignList = RDKafkaTopicPartitionList(capacity: all.count)
+            for tp in all {
                 let position = chosen[tp] ?? .committed
                 positions[tp] = position
-                list.setOffset(position.raw, at: index)
+                assignList.add(tp, offset: position.raw)
             }
             let failure: KafkaError?
             if cooperative {
-                failure = rd_kafka_incremental_assign(kafka, partitions).map { error in
+                failure = rd_kafka_incremental_assign(kafka, assignList.pointer).map { error in
                     defer { rd_kafka_error_destroy(error) }
                     return KafkaError(code: .init(rawValue: rd_kafka_error_code(error).rawValue),
                                       message: String(cString: rd_kafka_error_string(error)),
@@ -196,29 +226,37 @@ final class ConsumerCore: RDKafkaEventSink, @unchecked Sendable {
                                       isRetriable: rd_kafka_error_is_retriable(error) != 0)
                 }
             } else {
-                let e = rd_kafka_assign(kafka, partitions)
+                let e = rd_kafka_assign(kafka, assignList.pointer)
                 failure = e.rawValue == 0 ? nil : KafkaError(e, context: "assign")
             }
             if let failure {
                 continuation.yield(.error(failure))
                 return
             }
-            let holdNew = flow.withLock { state -> Bool in
+            let deferred = all.filter { positions[$0] == .deferred }
+            let toPause = flow.withLock { state -> [KafkaTopicPartition] in
                 if !cooperative { state.assigned = [] }
-                state.assigned.formUnion(tps)
-                return state.heldByFlowControl
+                state.assigned.formUnion(all)
+                state.pausedByApplication.formUnion(deferred)
+                return state.heldByFlowControl ? all : all.filter { state.pausedByApplication.contains($0) }
             }
-            let toPause = tps.filter { tp in holdNew || flow.withLock { $0.pausedByApplication.contains(tp) } }
             if let error = setPaused(toPause, paused: true) { continuation.yield(.error(error)) }
-            logger.info("partitions assigned", metadata: ["partitions": "\(tps.sorted())", "cooperative": "\(cooperative)"])
+            logger.info("partitions assigned", metadata: [
+                "partitions": "\(tps.sorted())", "companions": "\(all.count - tps.count)", "cooperative": "\(cooperative)",
+            ])
             flushPendingRecords()
             continuation.yield(.assigned(positions))
 
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
             flushPendingRecords()
-            handler?.partitionsRevoked(tps)
+            let all = cooperative
+                ? tps + tps.flatMap { companionsByGranted.removeValue(forKey: $0) ?? [] }
+                : Array(flow.withLock { $0.assigned })
+            if !cooperative { companionsByGranted = [:] }
+            handler?.partitionsRevoked(all)
             if cooperative {
-                if let error = rd_kafka_incremental_unassign(kafka, partitions) {
+                let unassignList = RDKafkaTopicPartitionList(all)
+                if let error = rd_kafka_incremental_unassign(kafka, unassignList.pointer) {
                     continuation.yield(.error(KafkaError(code: .init(rawValue: rd_kafka_error_code(error).rawValue),
                                                          message: String(cString: rd_kafka_error_string(error)),
                                                          context: "incremental unassign")))
@@ -228,11 +266,11 @@ final class ConsumerCore: RDKafkaEventSink, @unchecked Sendable {
                 rd_kafka_assign(kafka, nil)
             }
             flow.withLock { state in
-                state.assigned.subtract(tps)
-                state.pausedByApplication.subtract(tps)
+                state.assigned.subtract(all)
+                state.pausedByApplication.subtract(all)
             }
-            logger.info("partitions revoked", metadata: ["partitions": "\(tps.sorted())"])
-            continuation.yield(.revoked(tps))
+            logger.info("partitions revoked", metadata: ["partitions": "\(tps.sorted())", "companions": "\(all.count - tps.count)"])
+            continuation.yield(.revoked(all))
 
         default:
             // An error instead of an assignment: drop what we hold, the protocol's way.
@@ -241,7 +279,11 @@ final class ConsumerCore: RDKafkaEventSink, @unchecked Sendable {
             } else {
                 rd_kafka_assign(kafka, nil)
             }
+            let all = Array(flow.withLock { $0.assigned })
+            companionsByGranted = [:]
+            handler?.partitionsRevoked(all)
             flow.withLock { $0.assigned = [] }
+            if !all.isEmpty { continuation.yield(.revoked(all)) }
             continuation.yield(.error(KafkaError(err, context: "rebalance")))
         }
     }
@@ -302,6 +344,11 @@ final class ConsumerCore: RDKafkaEventSink, @unchecked Sendable {
             return state.heldByFlowControl
         }
         if hold, let error = setPaused(Array(positions.keys), paused: true) { throw error }
+    }
+
+    /// The subset of `partitions` currently assigned.
+    func currentlyAssigned(_ partitions: some Sequence<KafkaTopicPartition>) -> [KafkaTopicPartition] {
+        flow.withLock { state in partitions.filter { state.assigned.contains($0) } }
     }
 
     func pauseByApplication(_ partitions: [KafkaTopicPartition]) throws(KafkaError) {

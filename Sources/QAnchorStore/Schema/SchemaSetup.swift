@@ -51,7 +51,12 @@ enum SchemaSetup {
             if version > UInt64(EventStore.schemaVersion) {
                 throw StoreError.schemaTooNew(path: path, found: UInt32(clamping: version), supported: EventStore.schemaVersion)
             }
-            // Older versions would be migrated here; version 1 is the first.
+            // Version 1 → 2 adds the optional `U|05` input-digest record: nothing to rewrite, only the version
+            // (so an older qanchor, which does not know that record, refuses the store).
+            if version < UInt64(EventStore.schemaVersion) {
+                try Meta.putU64(txn, tables, "schema_version", UInt64(EventStore.schemaVersion))
+                logger.info("migrated store schema", metadata: ["from": "\(version)", "to": "\(EventStore.schemaVersion)"])
+            }
             guard let raw = try txn.get(tables.meta, Array("modalities".utf8)) else {
                 throw StoreError.notAStore(path: path, reason: "meta table lacks the modality list")
             }

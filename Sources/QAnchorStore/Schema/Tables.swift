@@ -9,7 +9,7 @@ struct Tables: Sendable {
     let meta: LMDBDatabase
     /// users: per-user range `U = partition u32 | user id (short)`, followed by a record tag:
     /// `U|00` header, `U|01|m|time|event id` event index, `U|02|m|event id` dedup, `U|03|m` tabular
-    /// snapshot, `U|04|scenario` published output.
+    /// snapshot, `U|04|scenario` published output, `U|05` input digest of the last refresh (schema 2).
     let users: LMDBDatabase
     /// vectors: sequence u64 → vector blob. Appended (`MDB_APPEND`) in arrival order.
     let vectors: LMDBDatabase
@@ -40,6 +40,7 @@ enum UserRecordTag: UInt8 {
     case dedup = 2
     case snapshot = 3
     case output = 4
+    case digest = 5
 }
 
 /// Key builders. Integers are big-endian, times sign-flipped, so byte order = logical order.
@@ -79,6 +80,9 @@ enum Keys {
     static func output(_ u: UserKey, _ scenario: String) -> [UInt8] {
         user(u) + [UserRecordTag.output.rawValue] + Array(scenario.utf8)
     }
+
+    /// `U|05`.
+    static func digest(_ u: UserKey) -> [UInt8] { user(u) + [UserRecordTag.digest.rawValue] }
 
     /// time | item, where item is `U|tag|m|time|event id` (tag 01 event, 03 snapshot).
     static func expiry(_ tag: UserRecordTag, _ u: UserKey, _ m: Int, _ ts: Int64, _ eventID: String) -> [UInt8] {

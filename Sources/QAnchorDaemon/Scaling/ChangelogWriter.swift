@@ -1,0 +1,118 @@
+import Logging
+import QAnchorKafka
+import QAnchorStore
+
+/// Writes changelog entries (docs/daemon.md "Changelog") and orders them with the store commits they cover.
+///
+/// The rule that makes a crash at any instant lose nothing and apply nothing twice: **the changelog is written
+/// first, the store second.** `commit` produces a batch's entries, waits until the broker acknowledged every one
+/// (offset entries only after all event entries, so an acknowledged input position never covers an event the
+/// changelog lacks), and only then runs the store commit, which also records the changelog position (the next
+/// changelog offset) the local state now covers. So the changelog always holds at least what the store holds; a
+/// crash in between leaves entries the store lacks, which the next catch-up applies (entries are idempotent).
+/// Commits are serialised (one at a time, FIFO), so the position a commit records covers every entry before it.
+///
+/// Threading: any task may call `commit`; they queue.
+final class ChangelogWriter: Sendable {
+    let topic: String
+    let encoding: VectorEncoding
+    private let producer: KafkaProducer
+    private let lock = AsyncLock()
+    private let metrics: DaemonMetrics
+    private let logger: Logger
+
+    init(topic: String, encoding: VectorEncoding, producer: KafkaProducer, metrics: DaemonMetrics, logger: Logger) {
+        self.topic = topic
+        self.encoding = encoding
+        self.producer = producer
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    /// Produces `entries` (partition → entries, offsets last), waits for every acknowledgement, then runs `store`
+    /// with the changelog positions reached, all under the writer's lock. Throws (without running `store`) when
+    /// any entry was not acknowledged.
+    func commit<T: Sendable>(_ entries: [Int32: [ChangelogEntry]],
+                             store: ([SourceOffset]) async throws -> T) async throws -> T {
+        try await lock.withLock {
+            var last: [Int32: Int64] = [:]
+            var unknown: Set<Int32> = []
+            let events = entries.mapValues { $0.filter { if case .offset = $0 { return false } else { return true } } }
+            let offsets = entries.mapValues { $0.filter { if case .offset = $0 { return true } else { return false } } }
+            for phase in [events, offsets] {
+                let reports = try await send(phase)
+                for (partition, offset) in reports {
+                    if let offset { last[partition] = max(last[partition] ?? -1, offset) } else { unknown.insert(partition) }
+                }
+            }
+            // A partition with an unreported offset (a retried idempotent send) keeps its previous position: the
+            // next catch-up then re-reads a little more, which is harmless.
+            let positions = last.filter { !unknown.contains($0.key) }
+                .map { SourceOffset(topic: topic, partition: $0.key, nextOffset: $0.value + 1) }
+            return try await store(positions)
+        }
+    }
+
+    /// Best-effort tombstones for entries that left the state (only for compaction: a replay drops them anyway).
+    func tombstones(_ entries: [Int32: [ChangelogEntry]]) {
+        guard !entries.isEmpty else { return }
+        let producer = self.producer, topic = self.topic, metrics = self.metrics
+        Task {
+            for (partition, list) in entries {
+                for entry in list {
+                    if (try? await producer.send(KafkaProducerRecord(topic: topic, partition: partition, key: entry.key, value: nil))) != nil {
+                        metrics.changelogRecords(kind: "tombstone").increment()
+                    }
+                }
+            }
+        }
+    }
+
+    private func send(_ entries: [Int32: [ChangelogEntry]]) async throws -> [(Int32, Int64?)] {
+        let producer = self.producer, topic = self.topic, encoding = self.encoding, metrics = self.metrics, logger = self.logger
+        return try await withThrowingTaskGroup(of: (Int32, Int64?).self) { group in
+            for (partition, list) in entries {
+                for entry in list {
+                    group.addTask {
+                        var entry = entry
+                        let report: KafkaDeliveryReport
+                        do {
+                            report = try await producer.send(KafkaProducerRecord(
+                                topic: topic, partition: partition, key: entry.key, value: entry.value(encoding: encoding)))
+                        } catch let error as KafkaError where DeadLetter.isRefusedForContent(error) {
+                            // A refresh record too large for the topic (its outputs): record the version alone, with no
+                            // input digest, so the next owner republishes the user (with the next version) instead of
+                            // serving nothing. Other entries cannot shrink: the failure stands.
+                            guard case let .refresh(user, record, outputs) = entry, !outputs.isEmpty else { throw error }
+                            logger.warning("changelog refresh record refused for its size; writing it without outputs",
+                                           metadata: ["partition": "\(partition)", "error": "\(error.code.name)"])
+                            var bare = record
+                            bare.inputDigest = []
+                            entry = .refresh(user: user, record: bare, outputs: [:])
+                            report = try await producer.send(KafkaProducerRecord(
+                                topic: topic, partition: partition, key: entry.key, value: entry.value(encoding: encoding)))
+                        }
+                        metrics.changelogRecords(kind: entry.kindName).increment()
+                        return (partition, report.offset)
+                    }
+                }
+            }
+            var out: [(Int32, Int64?)] = []
+            for try await item in group { out.append(item) }
+            return out
+        }
+    }
+}
+
+extension ChangelogEntry {
+    /// The metric label of the entry's kind.
+    var kindName: String {
+        switch self {
+        case .event: return "event"
+        case .removedEvent: return "tombstone"
+        case .snapshot: return "snapshot"
+        case .refresh: return "refresh"
+        case .offset: return "offset"
+        }
+    }
+}
