@@ -19,13 +19,30 @@ final class DaemonHarness: @unchecked Sendable {
 
     /// `kafkaProperties`: extra librdkafka `key=value` entries for the daemon's clients.
     /// `storeCommit`: `per_request` or `journaled` (then checkpoints every 200 ms).
+    /// `extraYAML`: more top-level sections (e.g. `scaling: {…}`), appended to the configuration.
     init(name: String, kafkaProperties: [String] = [], autoOffsetReset: String = "earliest",
-         storeCommit: String = "per_request") throws {
+         storeCommit: String = "per_request", refreshIntervalSeconds: Int = 86400, extraYAML: String = "") throws {
         bootstrap = try TestBroker.bootstrap
         prefix = uniqueName(name)
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("qanchor-\(prefix)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         configPath = directory.appendingPathComponent("qanchor.yaml").path
+        try writeConfiguration(kafkaProperties: kafkaProperties, autoOffsetReset: autoOffsetReset, storeCommit: storeCommit,
+                               refreshIntervalSeconds: refreshIntervalSeconds, extraYAML: extraYAML)
+    }
+
+    /// Another instance of `cluster`'s daemon: same topics and group, its own directory, store and HTTP port.
+    init(joining cluster: DaemonHarness, instance: String, refreshIntervalSeconds: Int = 86400, extraYAML: String = "") throws {
+        bootstrap = cluster.bootstrap
+        prefix = cluster.prefix
+        directory = cluster.directory.appendingPathComponent("instance-\(instance)")
+        configPath = directory.appendingPathComponent("qanchor.yaml").path
+        try writeConfiguration(kafkaProperties: [], autoOffsetReset: "earliest", storeCommit: "per_request",
+                               refreshIntervalSeconds: refreshIntervalSeconds, extraYAML: extraYAML)
+    }
+
+    private func writeConfiguration(kafkaProperties: [String], autoOffsetReset: String, storeCommit: String,
+                                    refreshIntervalSeconds: Int, extraYAML: String) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let inputs = Self.modalities.map { "    \($0): \(prefix).events.\($0)" }.joined(separator: "\n")
         let yaml = """
         kafka:
@@ -50,13 +67,14 @@ final class DaemonHarness: @unchecked Sendable {
         ingest:
           max_text_bytes: 2048
         refresh:
-          interval_seconds: 86400
+          interval_seconds: \(refreshIntervalSeconds)
           expiry_interval_seconds: 3600
         http:
           port: 0
         log:
           level: debug
-        """
+
+        """ + extraYAML
         try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
     }
 
