@@ -26,7 +26,7 @@ public final class Daemon: Service, Sendable {
     public let metrics: DaemonMetrics
     let logger: Logger
     let executor: ModelExecutor
-    let store: EventStore
+    public let store: EventStore
     /// Taken first in `init` (before the slow model load), handed to the store, held until the store closes: one
     /// qanchor writer process per store directory.
     let storeLock: StoreLock
@@ -170,6 +170,8 @@ public final class Daemon: Service, Sendable {
             })
         store.windowMilliseconds = Int64(manifest.windowDays) * 86_400_000
         store.vectorEncoding = configuration.store.vectorEncoding == "float16" ? .float16 : .float32
+        // Vectors rounded to the changelog's float16 are stored as float16: lossless, half the bytes.
+        if configuration.scaling.changelog && configuration.scaling.changelogVectorEncoding == "float16" { store.vectorEncoding = .float16 }
         store.prefixKVBudgetBytes = configuration.store.prefixKVBudgetMB << 20
         store.environment.initialMapSize = configuration.store.mapSizeMB << 20
         store.environment.durability = configuration.store.durable ? .durable : .noMetaSync
@@ -463,6 +465,8 @@ public final class Daemon: Service, Sendable {
                 while more, !isStopping {
                     let result = try await store.sweepExpired(nowMs: Self.nowMs(), limit: configuration.refresh.expiryBatch)
                     more = result.hasMore
+                    let owned = ownership.active
+                    changelog?.tombstones(for: result.removed.filter { owned.contains($0.user.partition) })
                     if result.dirtiedUsers > 0 {
                         logger.debug("expired events", metadata: ["events": "\(result.removedEvents)", "users": "\(result.dirtiedUsers)"])
                     }

@@ -49,6 +49,7 @@ extension EventStore {
                 }
             }
             result.dirtiedUsers = try ctx.finish(nowMs: nowMs)
+            result.removed = ctx.removedEvents
             return result
         }
     }

@@ -30,4 +30,11 @@ enum BenchMachine {
         let env = ProcessInfo.processInfo.environment
         return ["OPENBLAS_CORETYPE": env["OPENBLAS_CORETYPE"] ?? "unset", "OPENBLAS_L2_SIZE": env["OPENBLAS_L2_SIZE"] ?? "unset"]
     }
+
+    /// CPU seconds (user + system) this process used so far.
+    static var processCPUSeconds: Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+    }
 }

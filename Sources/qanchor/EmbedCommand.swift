@@ -5,7 +5,7 @@ import QAnchorModel
 
 /// `qanchor embed`: embeddings for the users in a JSONL file of events, without Kafka or a store.
 ///
-/// Each line is an input-topic event (DESIGN §4) plus `"modality"`. The window is applied relative to `--now`,
+/// Each line is an input-topic event (docs/daemon.md "Input records") plus `"modality"`. The window is applied relative to `--now`,
 /// duplicates of (modality, event_id) are dropped (the first wins), the K_m newest events per modality and the newest
 /// tabular snapshot are kept. Prints one output record per (user, scenario) as a JSON line, sorted by user then
 /// scenario. Bad lines are reported on stderr with their line numbers and skipped; the exit code is 1 if any line

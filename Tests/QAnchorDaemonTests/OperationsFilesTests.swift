@@ -25,6 +25,15 @@ import Testing
         m.revokedRecordsSkipped.increment()
         m.unkeyedRecords.increment()
         m.ready.set(Double(0))
+        m.changelogRecords(kind: "event").increment()
+        m.changelogRestored(outcome: "applied").increment()
+        m.restores(outcome: "done").increment()
+        m.partitions(state: "active").set(Double(0))
+        m.unownedPartitions.set(Double(0))
+        m.liveMembers.set(Double(0))
+        m.unchangedUsersSkipped.increment()
+        m.routedRequests("local").increment()
+        m.partitionerMismatches.increment()
         let text = String(decoding: m.exposition(), as: UTF8.self)
         var names: Set<String> = []
         for line in text.split(separator: "\n") where line.hasPrefix("# TYPE ") {

@@ -40,7 +40,7 @@ from tokenizers import AddedToken, Tokenizer
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import qanchor_reference as ref  # noqa: E402
 
-# The authors' modality keys (multimode_config.py), the bundle's modality names (DESIGN §1) and their defaults.
+# The authors' modality keys (multimode_config.py), the bundle's modality names (docs/bundle.md) and their defaults.
 AUTHORS_MODALITIES = {
     # key: (bundle name, K_m = *_item_num, max_text_tokens = *_text_max_length)
     "bill": ("bill", 250, 50),

@@ -11,7 +11,7 @@ Writes (paths relative to the repository root):
       encoders/{app,spm,search}/        one tiny BERT each (search: the cased wordpiece tokenizer; app stored in
                                         float16, spm in bfloat16, to exercise the conversions)
       heads.safetensors                 adapters, tabular linears, projection, soft prompt, prototypes
-  testdata/events/users.jsonl           events in the DESIGN §4 input format + "modality"
+  testdata/events/users.jsonl           events in the input format of docs/daemon.md + "modality"
   testdata/events/bad-lines.jsonl       malformed lines mixed with good ones
   testdata/goldens/tiny/*.json[l]       computed by ops/model/qanchor_reference.py (see docs/bundle.md, "Goldens")
 

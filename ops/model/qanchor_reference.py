@@ -675,7 +675,7 @@ def select_events(events, manifest, now_ms, skew_ms):
 # ----------------------------------------------------------------------------------------------------------------
 
 def embed_users(bundle, selection, now_ms, scenario_ids=None, h_cache=None):
-    """Output records (DESIGN §4 minus computed_at) sorted by user then scenario, plus per-user internals."""
+    """Output records (docs/daemon.md "Output record", minus computed_at) sorted by user then scenario, plus per-user internals."""
     m = bundle.manifest
     scenario_ids = sorted(scenario_ids or bundle.scenarios.keys(), key=lambda s: s.encode("utf-8"))
     h_cache = {} if h_cache is None else h_cache

@@ -1,7 +1,7 @@
 import Foundation
 import QAnchorModel
 
-/// Parses and validates input records (DESIGN §4): one JSON object per record,
+/// Parses and validates input records (docs/daemon.md "Input records"): one JSON object per record,
 /// `{"event_id", "user_id", "ts", "text"}` for text modalities or `{"event_id", "user_id", "ts", "features"}` for
 /// tabular. The fields are read by ``EventFields`` (the same rules as `qanchor embed` and the PyTorch reference);
 /// on top of them: UTF-8; `event_id` and `user_id` at most `maxIDBytes`; the record key, when set, equals `user_id`;

@@ -4,7 +4,7 @@ import QAnchorKafka
 import QAnchorModel
 import QAnchorStore
 
-/// Turns one batch of input records into one store transaction (DESIGN §4–5):
+/// Turns one batch of input records into one store transaction (docs/daemon.md "Input records", docs/store.md):
 ///
 ///     records ─► parse + validate ─┬─► rejected ─► dead-letter topic (awaited before the commit)
 ///                                  └─► valid ─► text hash ─► content cache ─(misses)─► BERT (batched) ─┐
@@ -186,6 +186,7 @@ public final class Ingestor: Sendable {
             summary.store = try await changelog.commit(entries) { positions in
                 try await store.ingest(IngestBatch(events: events, offsets: offsets + positions, cacheEntries: cache, nowMs: nowMs))
             }
+            changelog.tombstones(for: summary.store.removed)
         } else {
             summary.store = try await store.ingest(IngestBatch(events: events, offsets: offsets, cacheEntries: cacheEntries, nowMs: nowMs))
         }

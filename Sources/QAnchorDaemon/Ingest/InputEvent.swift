@@ -1,6 +1,6 @@
 import QAnchorModel
 
-/// One valid behaviour event, parsed from an input topic (DESIGN §4).
+/// One valid behaviour event, parsed from an input topic (docs/daemon.md "Input records").
 ///
 /// Invariants: `eventID` and `userID` are non-empty; `timestampMs` was inside the window when parsed;
 /// `payload` matches the modality's kind (text for sequence modalities, `featureCount` finite numbers for tabular).

@@ -1,6 +1,6 @@
 import QAnchorModel
 
-/// One output record (DESIGN §4): a user's embedding for one scenario, with the model that made it and the
+/// One output record (docs/daemon.md "Output record"): a user's embedding for one scenario, with the model that made it and the
 /// refresh it came from. Published to the scenario's topic (key = user id) and printed by `qanchor embed`.
 ///
 /// JSON field order is fixed: `user_id, scenario, dim, embedding, scores, model, version, event_time,

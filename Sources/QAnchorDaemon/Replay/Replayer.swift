@@ -4,7 +4,7 @@ import QAnchorKafka
 import QAnchorModel
 import QAnchorStore
 
-/// `qanchor replay`: a bounded backfill of the input topics into the store (DESIGN §7), outside the live consumer
+/// `qanchor replay`: a bounded backfill of the input topics into the store (docs/daemon.md "Replay"), outside the live consumer
 /// group. `plan` decides the offset ranges without touching the store (the dry run); `execute` reads exactly those
 /// ranges with an unassigned consumer (no group: nothing is committed anywhere) and sends each batch through the
 /// daemon's own ingest path — validation, content cache, encoder, one store transaction — except that the store's

@@ -13,7 +13,7 @@ import QAnchorStore
 /// behind (a catch-up after a restart or a move back), and a standby tailing a partition it does not own.
 ///
 /// Threading: `restore` runs on the calling task; several may run at once for different partitions.
-struct ChangelogRestorer: Sendable {
+public struct ChangelogRestorer: Sendable {
     let topic: String
     let client: KafkaClientConfiguration
     let store: EventStore
@@ -22,25 +22,40 @@ struct ChangelogRestorer: Sendable {
     /// Records per store write.
     var chunk = 4000
 
+    /// A restorer reading `topic` with `client` into `store`.
+    public init(topic: String, client: KafkaClientConfiguration, store: EventStore, metrics: DaemonMetrics = DaemonMetrics(),
+                logger: Logger) {
+        self.topic = topic
+        self.client = client
+        self.store = store
+        self.metrics = metrics
+        self.logger = logger
+    }
+
     /// What a restore did.
-    struct Result: Sendable {
-        var records = 0
-        var events = 0
-        var refreshes = 0
-        var corrupt = 0
-        var cancelled = false
+    public struct Result: Sendable {
+        public var records = 0
+        public var events = 0
+        public var refreshes = 0
+        public var corrupt = 0
+        public var cancelled = false
     }
 
     /// Applies the changelog of `partition` from the stored position to its current end (or, with `follow`, until
     /// `isCancelled`). Throws on a Kafka or store failure (the position reached so far is kept).
-    func restore(partition: Int32, follow: Bool = false, isCancelled: @escaping @Sendable () -> Bool) async throws -> Result {
+    public func restore(partition: Int32, follow: Bool = false,
+                        isCancelled: @escaping @Sendable () -> Bool = { false }) async throws -> Result {
         if case .journaled = store.configuration.commitMode { try await store.checkpoint() }
         let tp = KafkaTopicPartition(topic, partition)
         let stored = try store.storedOffsets(partition: partition).first { $0.topic == topic }?.nextOffset
         var result = Result()
+        // Large fetches: a restore reads one partition as fast as the broker can send it (1.5 KB per event at 768-d).
+        var readClient = client
+        for (key, value) in [("max.partition.fetch.bytes", "16777216"), ("fetch.max.bytes", "67108864")]
+        where readClient.properties[key] == nil { readClient.properties[key] = value }
         let consumer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(
-            client: client, groupID: nil, autoOffsetReset: .earliest, reportsEndOfPartition: true,
-            maxBatchSize: chunk, pauseAbove: 4 * chunk, resumeBelow: chunk), logger: logger)
+            client: readClient, groupID: nil, autoOffsetReset: .earliest, reportsEndOfPartition: true,
+            maxBatchSize: chunk, pauseAbove: 16 * chunk, resumeBelow: 8 * chunk), logger: logger)
         try consumer.assign([tp: stored.map { .exactly($0) } ?? .beginning])
         // Cancellation is polled: the consumer hands over a batch (or nothing) at least every 100 ms.
         let watchdog = Task {
@@ -48,7 +63,10 @@ struct ChangelogRestorer: Sendable {
             await consumer.close()
         }
         defer { watchdog.cancel() }
-        var applier = Applier(partition: partition, changelogTopic: topic, store: store, metrics: metrics, logger: logger)
+        var decoder = ChangelogDecoder(partition: partition, changelogTopic: topic, store: store, metrics: metrics, logger: logger)
+        // Chunks are written in order while the next ones are fetched and decoded (at most two writes queued): the
+        // store's writer thread, librdkafka's fetcher and the decoding task work at the same time.
+        var writing: [Task<Void, any Error>] = []
         var expected = stored
         loop: for await event in consumer.events {
             if isCancelled() { result.cancelled = true; break }
@@ -60,11 +78,18 @@ struct ChangelogRestorer: Sendable {
                     logger.warning("changelog position beyond the log; dropping the partition's local state and restoring it anew",
                                    metadata: ["partition": "\(partition)", "position": "\(want)", "first": "\(first.offset)"])
                     await consumer.close()
+                    for task in writing { try await task.value }
                     _ = try await store.dropPartition(partition)
                     return try await restore(partition: partition, follow: follow, isCancelled: isCancelled)
                 }
                 expected = nil
-                try await applier.apply(records, into: &result)
+                let chunk = decoder.decode(records, into: &result)
+                if writing.count == 2 { try await writing.removeFirst().value }
+                let previous = writing.last
+                writing.append(Task { [store] in
+                    try await previous?.value  // in order: the stored position only moves forward
+                    try await chunk.write(to: store)
+                })
             case .endOfPartition:
                 if !follow { break loop }
             case .error(let error):
@@ -74,21 +99,51 @@ struct ChangelogRestorer: Sendable {
                 break
             }
         }
+        for task in writing { try await task.value }
         result.cancelled = result.cancelled || isCancelled()
         await consumer.close()
         return result
     }
 
-    /// Decodes and stores changelog records of one partition.
-    struct Applier {
+    /// What one chunk of changelog records writes to the store.
+    struct Chunk: Sendable {
+        var events: [IngestEvent] = []
+        var cache: [ContentCacheEntry] = []
+        var refreshes: [RestoredRefresh] = []
+        /// Input offsets reached and the changelog position after the chunk.
+        var positions: [SourceOffset] = []
+        var nowMs: Int64 = 0
+
+        /// One transaction when the chunk has no refresh records (the usual case), else two — the positions with
+        /// the second, so a crash in between re-applies the chunk (idempotent) rather than skipping it.
+        func write(to store: EventStore) async throws {
+            if refreshes.isEmpty {
+                guard !events.isEmpty || !positions.isEmpty else { return }
+                _ = try await store.ingest(IngestBatch(events: events, offsets: positions, cacheEntries: cache, nowMs: nowMs))
+            } else {
+                if !events.isEmpty { _ = try await store.ingest(IngestBatch(events: events, cacheEntries: cache, nowMs: nowMs)) }
+                _ = try await store.restoreRefreshes(refreshes, offsets: positions)
+            }
+        }
+    }
+
+    /// Decodes changelog records of one partition into store writes.
+    struct ChangelogDecoder {
         let partition: Int32
         let changelogTopic: String
         let store: EventStore
         let metrics: DaemonMetrics
         let logger: Logger
+        /// Text hashes (first 8 bytes) seen in this restore: a text's vector goes to the content cache at its second
+        /// occurrence — repeated texts (app and mini-program names, common bills) are what the cache is for; a text
+        /// seen once is not worth a second copy of its vector. Bounded: past `seenLimit` hashes no more are tracked.
+        var seenTexts: Set<UInt64> = []
+        let seenLimit = 4_000_000
+        var cached: Set<[UInt8]> = []
 
-        mutating func apply(_ records: [KafkaConsumerRecord], into result: inout Result) async throws {
-            guard let last = records.last else { return }
+        mutating func decode(_ records: [KafkaConsumerRecord], into result: inout Result) -> Chunk {
+            var chunk = Chunk()
+            guard let last = records.last else { return chunk }
             var events: [IngestEvent] = []
             var cache: [ContentCacheEntry] = []
             var refreshes: [String: RestoredRefresh] = [:]
@@ -110,7 +165,14 @@ struct ChangelogRestorer: Sendable {
                     let key = UserKey(partition: partition, userID: user)
                     events.append(IngestEvent(user: key, modality: m, eventID: eventID, timestampMs: ts,
                                               content: .text(vector: vector, textHash: hash)))
-                    cache.append(ContentCacheEntry(modality: m, textHash: hash, vector: vector))
+                    let short = hash.prefix(8).reduce(UInt64(m)) { $0 << 8 | UInt64($1) }
+                    if seenTexts.contains(short) {
+                        if cached.count < seenLimit, cached.insert([UInt8(truncatingIfNeeded: m)] + hash).inserted {
+                            cache.append(ContentCacheEntry(modality: m, textHash: hash, vector: vector))
+                        }
+                    } else if seenTexts.count < seenLimit {
+                        seenTexts.insert(short)
+                    }
                 case let .snapshot(user, m, eventID, ts, features) where m < modalities:
                     events.append(IngestEvent(user: UserKey(partition: partition, userID: user), modality: m,
                                               eventID: eventID, timestampMs: ts, content: .tabular(features: features)))
@@ -133,16 +195,16 @@ struct ChangelogRestorer: Sendable {
                 }
                 metrics.changelogRestored(outcome: "applied").increment()
             }
-            let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
-            if !events.isEmpty {
-                _ = try await store.ingest(IngestBatch(events: events, cacheEntries: cache, nowMs: nowMs))
-            }
-            let positions = offsets.map { SourceOffset(topic: $0.key, partition: partition, nextOffset: $0.value) }
+            chunk.nowMs = Int64(Date().timeIntervalSince1970 * 1000)
+            chunk.events = events
+            chunk.cache = cache
+            chunk.refreshes = Array(refreshes.values)
+            chunk.positions = offsets.map { SourceOffset(topic: $0.key, partition: partition, nextOffset: $0.value) }
                 + [SourceOffset(topic: changelogTopic, partition: partition, nextOffset: last.offset + 1)]
-            _ = try await store.restoreRefreshes(Array(refreshes.values), offsets: positions)
             result.records += records.count
             result.events += events.count
             result.refreshes += refreshes.count
+            return chunk
         }
     }
 }

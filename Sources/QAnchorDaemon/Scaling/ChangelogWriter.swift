@@ -53,9 +53,14 @@ final class ChangelogWriter: Sendable {
         }
     }
 
-    /// Best-effort tombstones for entries that left the state (only for compaction: a replay drops them anyway).
-    func tombstones(_ entries: [Int32: [ChangelogEntry]]) {
-        guard !entries.isEmpty else { return }
+    /// Best-effort tombstones for events that left the state, so compaction can drop their entries (a replay would
+    /// drop them anyway: they are outside the window, or `K_m` newer events of the user are in the changelog).
+    /// Without them the changelog would keep every event ever ingested.
+    func tombstones(for removed: [RemovedEvent]) {
+        guard !removed.isEmpty else { return }
+        let entries = Dictionary(grouping: removed, by: \.user.partition).mapValues { list in
+            list.map { ChangelogEntry.removedEvent(user: $0.user.userID, modality: $0.modality, eventID: $0.eventID) }
+        }
         let producer = self.producer, topic = self.topic, metrics = self.metrics
         Task {
             for (partition, list) in entries {

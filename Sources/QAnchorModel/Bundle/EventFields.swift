@@ -1,6 +1,6 @@
 import Foundation
 
-/// The fields of one input event (DESIGN §4) read from its JSON object, with one set of rules for every reader — the
+/// The fields of one input event (docs/daemon.md "Input records") read from its JSON object, with one set of rules for every reader — the
 /// daemon's record parser and `qanchor embed`'s line parser — so they cannot drift apart. The rules are those of
 /// `parse_event_line` in `ops/model/qanchor_reference.py`: identifiers are non-empty strings; `ts` is epoch
 /// milliseconds (an integral JSON number) or an RFC 3339 string; `text` a string (may be empty); `features` exactly F

@@ -1,4 +1,4 @@
-/// One input event of the model side, parsed from a JSON line (DESIGN §4 input format plus `"modality"`).
+/// One input event of the model side, parsed from a JSON line (docs/daemon.md "Input records", plus `"modality"`).
 ///
 /// `timestampMs` is epoch milliseconds (UTC). A text event carries its text, a tabular event its F features
 /// (converted to fp32, as the model computes). `line` is the 1-based source line when the event came from a

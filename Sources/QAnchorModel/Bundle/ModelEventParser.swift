@@ -1,6 +1,6 @@
 import Foundation
 
-/// Parses JSON lines in the model's input format (DESIGN §4 plus `"modality"`) against a manifest's modalities.
+/// Parses JSON lines in the model's input format (docs/daemon.md "Input records", plus `"modality"`) against a manifest's modalities.
 ///
 /// A line is a JSON object with `modality` (a modality of the manifest) and the event's fields as ``EventFields``
 /// reads them (the same rules as the daemon and as `parse_event_line` in `ops/model/qanchor_reference.py`).

@@ -86,6 +86,7 @@ enum IngestApplier {
         }
         try reader.finish()
         result.dirtiedUsers = try ctx.finish(nowMs: reader.nowMs)
+        result.removed = ctx.removedEvents
         return result
     }
 

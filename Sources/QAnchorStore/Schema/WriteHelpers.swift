@@ -21,6 +21,9 @@ struct WriteContext {
     }
 
     /// The header of `user`, or nil when the store does not know the user.
+    /// Text events removed by this write (reported to the caller).
+    var removedEvents: [RemovedEvent] = []
+
     mutating func header(_ user: UserKey) throws -> UserHeader? {
         if let h = headers[user] { return h }
         let key = Keys.header(user)
@@ -68,6 +71,7 @@ struct WriteContext {
         try txn.delete(tables.vectors, Keys.sequence(sequence))
         try txn.delete(tables.expiry, Keys.expiry(.event, item.user, item.modality, item.timestampMs, item.eventID))
         counterDeltas[item.modality, default: 0] -= 1
+        removedEvents.append(RemovedEvent(user: item.user, modality: item.modality, eventID: item.eventID))
     }
 
     /// Removes a tabular snapshot and its dedup and expiry entries.

@@ -8,4 +8,6 @@ public struct ExpirySweepResult: Sendable, Equatable {
     public var dirtiedUsers = 0
     /// True when expired entries remain: call again.
     public var hasMore = false
+    /// The text events removed.
+    public var removed: [RemovedEvent] = []
 }

@@ -12,6 +12,9 @@ public struct IngestResult: Sendable, Equatable {
     public var pruned = 0
     /// Users marked dirty by this batch.
     public var dirtiedUsers = 0
+    /// Previously stored text events this ingest displaced (`pruned`), and incoming ones that did not survive
+    /// (`superseded`).
+    public var removed: [RemovedEvent] = []
 
     /// All counts zero.
     public init() {}
