@@ -10,7 +10,10 @@ extension Daemon {
     func restoreLoop() async {
         await withTaskGroup(of: Void.self) { group in
             for await request in restoreRequests {
-                group.addTask { await self.restorePartition(request.partition, epoch: request.epoch) }
+                let task = Task { await self.restorePartition(request.partition, epoch: request.epoch) }
+                // A revocation cancels the restore (it stops at once, even inside a fetch).
+                ownership.onRevoke(request.partition, epoch: request.epoch) { task.cancel() }
+                group.addTask { await task.value }
             }
         }
     }
@@ -103,17 +106,18 @@ extension Daemon {
                     directory.ownershipChanged()
                 }
             }
-            try? await Task.sleep(for: heartbeat)
+            // Placement changes when the directory does; a member's silence (death) shows after heartbeats.
+            await directory.changes.wait(timeout: heartbeat)
         }
     }
 
     private func follow(_ p: Int32, restorer: ChangelogRestorer) async {
         while !Task.isCancelled {
             do {
-                _ = try await restorer.restore(partition: p, follow: true) { Task.isCancelled }
+                _ = try await restorer.restore(partition: p, follow: true)
             } catch {
                 logger.warning("standby follower failed; retrying", metadata: ["partition": "\(p)", "error": "\(error)"])
-                try? await Task.sleep(for: .seconds(1))
+                await stopSignal.wait(timeout: .seconds(1))
             }
         }
     }

@@ -474,7 +474,7 @@ public final class Daemon: Service, Sendable {
             } catch {
                 logger.warning("expiry sweep failed", metadata: ["error": "\(error)"])
             }
-            try? await Task.sleep(for: interval)
+            await stopSignal.wait(timeout: interval)
         }
     }
 
@@ -496,7 +496,7 @@ public final class Daemon: Service, Sendable {
                     }
                     if !stale.isEmpty {
                         _ = try await store.markDirty(stale, modalityMask: UInt64.max, nowMs: Self.nowMs())
-                        try? await Task.sleep(for: .milliseconds(1000 * stale.count / perSecond))
+                        await stopSignal.wait(timeout: .milliseconds(1000 * stale.count / perSecond))  // the rate limit
                     }
                 }
             }

@@ -115,6 +115,74 @@ struct ScaleOutTests {
         for member in [a, b, d] { #expect(await member.stop() == 0) }
     }
 
+    /// Standby replicas: each member follows the changelog of the other's partitions, so when one is killed the other
+    /// takes its partitions over with a catch-up of at most a few records, not a restore.
+    @Test func aStandbyTakesOverWithACatchUpOnly() async throws {
+        let scaling = "scaling:\n  heartbeat_ms: 500\n  standby_replicas: 1\n"
+        let a = try DaemonHarness(name: "standby", refreshIntervalSeconds: 2, extraYAML: scaling)
+        let b = try DaemonHarness(joining: a, instance: "b", refreshIntervalSeconds: 2, extraYAML: scaling)
+        try a.createTopics(partitions: Self.partitions)
+        var all = EventFile()
+        func produceWave(_ n: Int) throws {
+            var events = EventFile()
+            Self.wave(n, into: &events)
+            all.lines += events.lines
+            let file = a.directory.appendingPathComponent("wave-\(n).jsonl")
+            try events.write(to: file)
+            try a.produce(file)
+        }
+        try produceWave(1)
+        try await a.start()
+        try await b.start()
+        try await waitUntilSettled([a, b])
+        try produceWave(2)
+        try await waitUntilSettled([a, b])
+        // Each follows what the other owns, and has applied it.
+        let deadline = ContinuousClock.now + .seconds(60)
+        var aActive = 0.0
+        while true {
+            let ma = try await a.metrics(), mb = try await b.metrics()
+            aActive = ma["qanchor_partitions{state=\"active\"}"] ?? 0
+            let following = ma["qanchor_partitions{state=\"standby\"}"] == mb["qanchor_partitions{state=\"active\"}"]
+                && mb["qanchor_partitions{state=\"standby\"}"] == aActive
+            let applied = (mb["qanchor_changelog_records_restored_total{outcome=\"applied\"}"] ?? 0) > 0
+            if following && applied && aActive > 0 { break }
+            guard ContinuousClock.now < deadline else {
+                Issue.record("standbys not in place: a \(ma.filter { $0.key.hasPrefix("qanchor_partitions") }), b \(mb.filter { $0.key.hasPrefix("qanchor_partitions") })")
+                return
+            }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        try await Task.sleep(for: .seconds(2))  // the followers apply what the last refreshes wrote
+
+        let readyBefore = b.process?.log.components(separatedBy: "partition ready").count ?? 0
+        a.kill()
+        try await waitUntilSettled([b])
+        let takeovers = (b.process?.log.components(separatedBy: "\n") ?? []).filter { $0.contains("partition ready") }
+            .suffix((b.process?.log.components(separatedBy: "partition ready").count ?? 0) - readyBefore)
+        #expect(Double(takeovers.count) == aActive, "b took over a's partitions: \(takeovers)")
+        for line in takeovers {
+            let records = line.range(of: #"changelog_records=(\d+)"#, options: .regularExpression)
+                .flatMap { Int(line[$0].split(separator: "=")[1]) } ?? -1
+            #expect((0...20).contains(records), "a takeover by a standby reads only the tail of the changelog: \(line)")
+        }
+        let summary = try await b.refresh()
+        #expect(summary["failed"] == 0)
+        let combined = a.directory.appendingPathComponent("all.jsonl")
+        try all.write(to: combined)
+        let reference = try QAnchorExecutable.run(["embed", "--bundle", DaemonHarness.bundle, "--events", combined.path,
+                                                   "--now", String(Int64(Date().timeIntervalSince1970 * 1000))])
+        let referenceFile = a.directory.appendingPathComponent("reference.jsonl")
+        try reference.output.write(to: referenceFile, atomically: true, encoding: .utf8)
+        let (status, output) = try Subprocess.run("/opt/qanchor/venv/bin/python", [
+            TestBroker.repositoryRoot.appendingPathComponent("ops/dev/verify_scaleout.py").path,
+            "--bootstrap", a.bootstrap, "--topic-template", "\(a.prefix).embeddings.{scenario}",
+            "--scenarios", DaemonHarness.scenarios.joined(separator: ","), "--reference", referenceFile.path,
+            "--instance", "http://127.0.0.1:\(b.port ?? 0)"], showErrors: true)
+        #expect(status == 0, "verifier:\n\(output)")
+        #expect(await b.stop() == 0)
+    }
+
     /// Waits until every member is ready (restored and caught up), the members own all partitions between them,
     /// and each one's member directory sees no unowned partition.
     func waitUntilSettled(_ members: [DaemonHarness], timeout: Duration = .seconds(150)) async throws {

@@ -42,13 +42,17 @@ public struct ChangelogRestorer: Sendable {
     }
 
     /// Applies the changelog of `partition` from the stored position to its current end (or, with `follow`, until
-    /// `isCancelled`). Throws on a Kafka or store failure (the position reached so far is kept).
+    /// the calling task is cancelled). Stops early — `Result.cancelled` — when the task is cancelled or `isCancelled`
+    /// says so (checked per batch). Throws on a Kafka or store failure (the position reached so far is kept).
     public func restore(partition: Int32, follow: Bool = false,
                         isCancelled: @escaping @Sendable () -> Bool = { false }) async throws -> Result {
+        try await run(partition: partition, follow: follow) { isCancelled() || Task.isCancelled }
+    }
+
+    private func run(partition: Int32, follow: Bool, stopRequested isCancelled: @escaping @Sendable () -> Bool) async throws -> Result {
         if case .journaled = store.configuration.commitMode { try await store.checkpoint() }
         let tp = KafkaTopicPartition(topic, partition)
         let stored = try store.storedOffsets(partition: partition).first { $0.topic == topic }?.nextOffset
-        var result = Result()
         // Large fetches: a restore reads one partition as fast as the broker can send it (1.5 KB per event at 768-d).
         var readClient = client
         for (key, value) in [("max.partition.fetch.bytes", "16777216"), ("fetch.max.bytes", "67108864")]
@@ -57,12 +61,16 @@ public struct ChangelogRestorer: Sendable {
             client: readClient, groupID: nil, autoOffsetReset: .earliest, reportsEndOfPartition: true,
             maxBatchSize: chunk, pauseAbove: 16 * chunk, resumeBelow: 8 * chunk), logger: logger)
         try consumer.assign([tp: stored.map { .exactly($0) } ?? .beginning])
-        // Cancellation is polled: the consumer hands over a batch (or nothing) at least every 100 ms.
-        let watchdog = Task {
-            while !Task.isCancelled, !isCancelled() { try? await Task.sleep(for: .milliseconds(50)) }
-            await consumer.close()
+        return try await withTaskCancellationHandler {
+            try await read(consumer, partition: partition, stored: stored, follow: follow, isCancelled: isCancelled)
+        } onCancel: {
+            Task { await consumer.close() }  // ends `events`, hence the read loop
         }
-        defer { watchdog.cancel() }
+    }
+
+    private func read(_ consumer: KafkaConsumer, partition: Int32, stored: Int64?, follow: Bool,
+                      isCancelled: @escaping @Sendable () -> Bool) async throws -> Result {
+        var result = Result()
         var decoder = ChangelogDecoder(partition: partition, changelogTopic: topic, store: store, metrics: metrics, logger: logger)
         // Chunks are written in order while the next ones are fetched and decoded (at most two writes queued): the
         // store's writer thread, librdkafka's fetcher and the decoding task work at the same time.
@@ -80,7 +88,7 @@ public struct ChangelogRestorer: Sendable {
                     await consumer.close()
                     for task in writing { try await task.value }
                     _ = try await store.dropPartition(partition)
-                    return try await restore(partition: partition, follow: follow, isCancelled: isCancelled)
+                    return try await run(partition: partition, follow: follow, stopRequested: isCancelled)
                 }
                 expected = nil
                 let chunk = decoder.decode(records, into: &result)

@@ -45,6 +45,8 @@ final class MemberDirectory: Sendable {
     private let producer: KafkaProducer
     private let members = Mutex<[String: Member]>([:])
     private let changed = AsyncSignal()
+    /// Notified when another member's announcement changes what it owns or follows (or it leaves).
+    let changes = AsyncSignal()
     /// What this instance announces (filled by the daemon).
     private let describeSelf: @Sendable () -> (active: Set<Int32>, restoring: Set<Int32>, standby: Set<Int32>, partitions: Int32)
     private let logger: Logger
@@ -132,11 +134,14 @@ final class MemberDirectory: Sendable {
     }
 
     private func record(_ member: Member) {
-        members.withLock { all in
-            if member.leaving { all[member.instance] = nil; return }
-            if let known = all[member.instance], known.heartbeatMs > member.heartbeatMs { return }
+        let changed = members.withLock { all -> Bool in
+            let known = all[member.instance]
+            if member.leaving { all[member.instance] = nil; return known != nil }
+            if let known, known.heartbeatMs > member.heartbeatMs { return false }
             all[member.instance] = member
+            return known.map { ($0.active, $0.restoring, $0.standby, $0.url) != (member.active, member.restoring, member.standby, member.url) } ?? true
         }
+        if changed, member.instance != instanceID { changes.notify() }
     }
 
     /// Members whose last announcement is at most three heartbeats old, by instance id.

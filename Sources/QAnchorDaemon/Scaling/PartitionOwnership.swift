@@ -32,6 +32,8 @@ final class PartitionOwnership: @unchecked Sendable {
         var leases: [Int32: Int] = [:]
         /// Restore tasks still running, by partition (their epoch).
         var restoring: [Int32: UInt64] = [:]
+        /// How to cancel each running restore (registered by its runner).
+        var cancellers: [Int32: @Sendable () -> Void] = [:]
         var nextEpoch: UInt64 = 0
         var nextLease: UInt64 = 0
     }
@@ -64,6 +66,17 @@ final class PartitionOwnership: @unchecked Sendable {
         return epoch
     }
 
+    /// Registers how to cancel the restore of this assignment (e.g. its task); called at once if the partition is
+    /// already being revoked.
+    func onRevoke(_ partition: Int32, epoch: UInt64, cancel: @escaping @Sendable () -> Void) {
+        let now = locked { s -> Bool in
+            guard s.phases[partition] == .restoring(epoch: epoch) else { return true }
+            s.cancellers[partition] = cancel
+            return false
+        }
+        if now { cancel() }
+    }
+
     /// Whether the restore of this assignment should go on (false once the partition is being revoked).
     func isRestoring(_ partition: Int32, epoch: UInt64) -> Bool {
         locked { $0.phases[partition] == .restoring(epoch: epoch) }
@@ -84,7 +97,10 @@ final class PartitionOwnership: @unchecked Sendable {
     /// The restore task of this assignment has ended (successfully or not); a pending `revoke` may proceed.
     func restoreExited(_ partition: Int32, epoch: UInt64) {
         condition.lock()
-        if state.restoring[partition] == epoch { state.restoring[partition] = nil }
+        if state.restoring[partition] == epoch {
+            state.restoring[partition] = nil
+            state.cancellers[partition] = nil
+        }
         condition.broadcast()
         condition.unlock()
     }
@@ -129,6 +145,10 @@ final class PartitionOwnership: @unchecked Sendable {
         guard !partitions.isEmpty else { return }
         condition.lock()
         for p in partitions where state.phases[p] != nil { state.phases[p] = .revoking }
+        let cancels = partitions.compactMap { state.cancellers.removeValue(forKey: $0) }
+        condition.unlock()
+        for cancel in cancels { cancel() }
+        condition.lock()
         let deadline = Date().addingTimeInterval(Double(timeout.components.seconds))
         var busy: Set<Int32> { partitions.filter { state.leases[$0] != nil || state.restoring[$0] != nil } }
         while !busy.isEmpty {
