@@ -20,35 +20,43 @@ final class DaemonHarness: @unchecked Sendable {
     /// `kafkaProperties`: extra librdkafka `key=value` entries for the daemon's clients.
     /// `storeCommit`: `per_request` or `journaled` (then checkpoints every 200 ms).
     /// `extraYAML`: more top-level sections (e.g. `scaling: {…}`), appended to the configuration.
+    /// `staticInstance`: `kafka.group_instance_id` (static membership).
     init(name: String, kafkaProperties: [String] = [], autoOffsetReset: String = "earliest",
-         storeCommit: String = "per_request", refreshIntervalSeconds: Int = 86400, extraYAML: String = "") throws {
+         storeCommit: String = "per_request", refreshIntervalSeconds: Int = 86400, staticInstance: String? = nil,
+         sessionTimeoutMs: Int = 6000, assignmentStrategy: String = "cooperative-sticky", extraYAML: String = "") throws {
         bootstrap = try TestBroker.bootstrap
         prefix = uniqueName(name)
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("qanchor-\(prefix)")
         configPath = directory.appendingPathComponent("qanchor.yaml").path
         try writeConfiguration(kafkaProperties: kafkaProperties, autoOffsetReset: autoOffsetReset, storeCommit: storeCommit,
-                               refreshIntervalSeconds: refreshIntervalSeconds, extraYAML: extraYAML)
+                               refreshIntervalSeconds: refreshIntervalSeconds, staticInstance: staticInstance,
+                               sessionTimeoutMs: sessionTimeoutMs, assignmentStrategy: assignmentStrategy, extraYAML: extraYAML)
     }
 
     /// Another instance of `cluster`'s daemon: same topics and group, its own directory, store and HTTP port.
-    init(joining cluster: DaemonHarness, instance: String, refreshIntervalSeconds: Int = 86400, extraYAML: String = "") throws {
+    init(joining cluster: DaemonHarness, instance: String, refreshIntervalSeconds: Int = 86400, staticInstance: String? = nil,
+         sessionTimeoutMs: Int = 6000, assignmentStrategy: String = "cooperative-sticky", extraYAML: String = "") throws {
         bootstrap = cluster.bootstrap
         prefix = cluster.prefix
         directory = cluster.directory.appendingPathComponent("instance-\(instance)")
         configPath = directory.appendingPathComponent("qanchor.yaml").path
         try writeConfiguration(kafkaProperties: [], autoOffsetReset: "earliest", storeCommit: "per_request",
-                               refreshIntervalSeconds: refreshIntervalSeconds, extraYAML: extraYAML)
+                               refreshIntervalSeconds: refreshIntervalSeconds, staticInstance: staticInstance,
+                               sessionTimeoutMs: sessionTimeoutMs, assignmentStrategy: assignmentStrategy, extraYAML: extraYAML)
     }
 
     private func writeConfiguration(kafkaProperties: [String], autoOffsetReset: String, storeCommit: String,
-                                    refreshIntervalSeconds: Int, extraYAML: String) throws {
+                                    refreshIntervalSeconds: Int, staticInstance: String? = nil, sessionTimeoutMs: Int = 6000,
+                                    assignmentStrategy: String = "cooperative-sticky", extraYAML: String) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let inputs = Self.modalities.map { "    \($0): \(prefix).events.\($0)" }.joined(separator: "\n")
         let yaml = """
         kafka:
           bootstrap_servers: ["\(bootstrap)"]
           group_id: \(prefix)
-          session_timeout_ms: 6000
+          session_timeout_ms: \(sessionTimeoutMs)
+          max_poll_interval_ms: \(max(300_000, sessionTimeoutMs))
+          assignment_strategy: \(assignmentStrategy)\(staticInstance.map { "\n  group_instance_id: \($0)" } ?? "")
           auto_offset_reset: \(autoOffsetReset)
           statistics_interval_ms: 500
           properties: [\(kafkaProperties.map { "\"\($0)\"" }.joined(separator: ", "))]

@@ -183,9 +183,55 @@ struct ScaleOutTests {
         #expect(await b.stop() == 0)
     }
 
+    /// Static members: one that dies keeps its partitions in the group (until its long session times out), which the
+    /// member directory notices; one that leaves with `qanchor leave` hands them over at once.
+    @Test func staticMembersDeadAreNoticedAndLeavingHandsPartitionsOver() async throws {
+        // range: on Tansu 0.6 a static member never gets partitions freed by a cooperative rebalance.
+        let a = try DaemonHarness(name: "static", staticInstance: "qa-0", sessionTimeoutMs: 20_000, assignmentStrategy: "range",
+                                  extraYAML: "scaling:\n  heartbeat_ms: 500\n")
+        let b = try DaemonHarness(joining: a, instance: "b", staticInstance: "qa-1", sessionTimeoutMs: 20_000,
+                                  assignmentStrategy: "range", extraYAML: "scaling:\n  heartbeat_ms: 500\n")
+        try a.createTopics(partitions: 4)
+        var events = EventFile()
+        Self.wave(1, into: &events)
+        let file = a.directory.appendingPathComponent("wave.jsonl")
+        try events.write(to: file)
+        try a.produce(file)
+        try await a.start()
+        try await b.start()
+        try await waitUntilSettled([a, b], partitions: 4)
+
+        // Dies without leaving: its partitions stay assigned to it in the group (Tansu never expires a static member's
+        // session); a stays ready but sees them unowned.
+        b.kill()
+        let deadline = ContinuousClock.now + .seconds(20)
+        var unowned = 0.0
+        while ContinuousClock.now < deadline {
+            unowned = (try await a.metrics())["qanchor_group_unowned_partitions"] ?? 0
+            if unowned > 0 { break }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        let bActiveBefore = 4 - ((try await a.metrics())["qanchor_partitions{state=\"active\"}"] ?? 0)
+        #expect(unowned == bActiveBefore && unowned > 0, "the dead static member's partitions are reported unowned")
+        #expect(try await a.http("GET", "/readyz").status == 200, "the survivor itself is ready")
+
+        // Back under its name (within the session): it gets its partitions again. Then it leaves for good.
+        try await b.start()
+        try await waitUntilSettled([a, b], partitions: 4)
+        let left = ContinuousClock.now
+        let (status, _) = try await b.http("POST", "/admin/leave")
+        #expect(status == 202)
+        #expect(await b.stop() == 0)
+        try await waitUntilSettled([a], partitions: 4, timeout: .seconds(60))
+        let seconds = (ContinuousClock.now - left).components.seconds
+        #expect(seconds < 30, "partitions moved in \(seconds) s")
+        #expect(await a.stop() == 0)
+    }
+
     /// Waits until every member is ready (restored and caught up), the members own all partitions between them,
     /// and each one's member directory sees no unowned partition.
-    func waitUntilSettled(_ members: [DaemonHarness], timeout: Duration = .seconds(150)) async throws {
+    func waitUntilSettled(_ members: [DaemonHarness], partitions: Int = ScaleOutTests.partitions,
+                          timeout: Duration = .seconds(150)) async throws {
         let deadline = ContinuousClock.now + timeout
         var last = ""
         while ContinuousClock.now < deadline {
@@ -197,7 +243,7 @@ struct ScaleOutTests {
                 active += metrics["qanchor_partitions{state=\"active\"}"] ?? 0
                 unowned += metrics["qanchor_group_unowned_partitions"] ?? 1
             }
-            if ready, active == Double(Self.partitions), unowned == 0 { return }
+            if ready, active == Double(partitions), unowned == 0 { return }
             if ready { last = "active \(active), unowned \(unowned)" }
             try await Task.sleep(for: .milliseconds(250))
         }
