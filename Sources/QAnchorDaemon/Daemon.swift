@@ -130,7 +130,7 @@ public final class Daemon: Service, Sendable {
                             routing: routing, metrics: metrics, logger: logger)
         refresher = Refresher(store: store, executor: executor, producer: producer, topics: configuration.topics,
                               usersPerBatch: configuration.refresh.usersPerBatch,
-                              encoder: OutputFormats.all[configuration.output.format] ?? JSONOutputEncoder(),
+                              encoder: OutputFormats.encoder(configuration.output),
                               vectorEncoding: changelog?.encoding ?? storeConfiguration.vectorEncoding,
                               ownership: ownership, changelog: changelog, metrics: metrics, logger: logger)
         box.daemon = self

@@ -120,9 +120,9 @@ struct EmbedTextCommand: AsyncParsableCommand {
         }
         for text in texts {
             let (embedding, _) = try model.embedText(text)
-            Standard.output("{\"text\":\(jsonString(text)),\"dim\":\(embedding.count),\"embedding\":["
+            Standard.output("{\"text\":\(JSONText.string(text)),\"dim\":\(embedding.count),\"embedding\":["
                 + embedding.map { "\($0)" }.joined(separator: ",")
-                + "],\"model\":{\"name\":\(jsonString(model.manifest.name)),\"fingerprint\":\(jsonString(model.fingerprint))}}")
+                + "],\"model\":{\"name\":\(JSONText.string(model.manifest.name)),\"fingerprint\":\(JSONText.string(model.fingerprint))}}")
         }
     }
 }
@@ -139,7 +139,3 @@ enum Standard {
     static func error(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
 }
 
-func jsonString(_ s: String) -> String {
-    let data = (try? JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes])) ?? Data("[\"\"]".utf8)
-    return String(decoding: data.dropFirst().dropLast(), as: UTF8.self)
-}

@@ -188,6 +188,7 @@ enum DaemonSetup {
         add("refresh.expiry_batch", c.refresh.expiryBatch)
         add("refresh.expiry_interval_seconds", c.refresh.expiryIntervalSeconds)
         add("output.format", c.output.format)
+        add("output.schema_id", c.output.schemaID)
         add("http.enabled", c.http.enabled)
         add("http.host", c.http.host)
         add("http.port", c.http.port)

@@ -47,7 +47,8 @@ import SystemPackage
 /// | `refresh.users_per_batch` | int | 16 |
 /// | `refresh.redirty_users_per_second` | int | 1000 |
 /// | `refresh.expiry_batch` / `refresh.expiry_interval_seconds` | int | 1000 / 60 |
-/// | `output.format` | `json`/`protobuf` | `json` |
+/// | `output.format` | `json`/`protobuf`/`json_schema_registry` | `json` |
+/// | `output.schema_id` | int: registered schema id (json_schema_registry) | 0 |
 /// | `http.enabled` | bool | true |
 /// | `http.host` / `http.port` | string / int | `127.0.0.1` / 8080 |
 /// | `http.advertised_url` | URL other instances redirect to | `http://<host>:<port>` |
@@ -141,6 +142,7 @@ extension DaemonConfiguration {
         c.refresh.expiryIntervalSeconds = typed.int("refresh.expiry_interval_seconds") ?? c.refresh.expiryIntervalSeconds
 
         c.output.format = typed.string("output.format") ?? c.output.format
+        c.output.schemaID = typed.int("output.schema_id") ?? c.output.schemaID
         c.http.enabled = typed.bool("http.enabled") ?? c.http.enabled
         c.http.host = typed.string("http.host") ?? c.http.host
         c.http.port = typed.int("http.port") ?? c.http.port

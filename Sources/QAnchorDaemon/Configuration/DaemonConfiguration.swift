@@ -158,8 +158,12 @@ public struct DaemonConfiguration: Sendable, Equatable {
 
     /// Output records.
     public struct Output: Sendable, Equatable {
-        /// `json` (default) or `protobuf` (messages of `ops/proto/qanchor.proto`).
+        /// `json` (default), `protobuf` (messages of `ops/proto/qanchor.proto`) or `json_schema_registry` (the JSON in
+        /// Confluent Schema Registry framing, with `schemaID`).
         public var format = "json"
+        /// The registered schema id written in each record with `json_schema_registry` (the id of
+        /// `ops/schema/qanchor-embedding.schema.json` in your registry).
+        public var schemaID = 0
         public init() {}
     }
 
@@ -261,8 +265,10 @@ extension DaemonConfiguration {
         check(refresh.intervalSeconds >= 0, "refresh.interval_seconds", "must be ≥ 0")
         check(refresh.usersPerBatch > 0, "refresh.users_per_batch", "must be > 0")
         check(refresh.redirtyUsersPerSecond > 0, "refresh.redirty_users_per_second", "must be > 0")
-        check(["json", "protobuf"].contains(output.format), "output.format",
-              "expected json or protobuf, found '\(output.format)'")
+        check(OutputFormats.names.contains(output.format), "output.format",
+              "expected \(OutputFormats.names.joined(separator: ", ")), found '\(output.format)'")
+        check(output.format != "json_schema_registry" || (1...Int(Int32.max)).contains(output.schemaID), "output.schema_id",
+              "output.format json_schema_registry needs the registered schema id (1…2147483647), found \(output.schemaID)")
         check((0...65535).contains(http.port), "http.port", "expected 0…65535 (0: any free port)")
         check(["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(log.level), "log.level",
               "unknown level '\(log.level)'")
