@@ -45,15 +45,8 @@ struct ScaleOutTests {
         let c = try DaemonHarness(joining: a, instance: "c", refreshIntervalSeconds: 2, extraYAML: Self.scaling)
         let d = try DaemonHarness(joining: a, instance: "d", refreshIntervalSeconds: 2, extraYAML: Self.scaling)
         try a.createTopics(partitions: Self.partitions)
-        var all = EventFile()
-        func produceWave(_ n: Int) throws {
-            var events = EventFile()
-            Self.wave(n, into: &events)
-            all.lines += events.lines
-            let file = a.directory.appendingPathComponent("wave-\(n).jsonl")
-            try events.write(to: file)
-            try a.produce(file)
-        }
+        let waves = Waves(producer: a)
+        func produceWave(_ n: Int) throws { try waves.produce(n) }
 
         try produceWave(1)
         try await a.start()
@@ -91,9 +84,11 @@ struct ScaleOutTests {
         for member in [a, b, d] {
             let summary = try await member.refresh()
             #expect(summary["failed"] == 0)
+            // The producers place users with murmur2, as `kafka.partitioner` says: lookups route right.
+            #expect((try await member.metrics())["qanchor_partitioner_mismatch_total"] ?? 0 == 0)
         }
         let combined = a.directory.appendingPathComponent("all.jsonl")
-        try all.write(to: combined)
+        try waves.all.write(to: combined)
         let reference = try QAnchorExecutable.run(["embed", "--bundle", DaemonHarness.bundle, "--events", combined.path,
                                                    "--now", String(Int64(Date().timeIntervalSince1970 * 1000))])
         #expect(reference.status == 0, "qanchor embed: \(reference.errors)")
@@ -122,15 +117,8 @@ struct ScaleOutTests {
         let a = try DaemonHarness(name: "standby", refreshIntervalSeconds: 2, extraYAML: scaling)
         let b = try DaemonHarness(joining: a, instance: "b", refreshIntervalSeconds: 2, extraYAML: scaling)
         try a.createTopics(partitions: Self.partitions)
-        var all = EventFile()
-        func produceWave(_ n: Int) throws {
-            var events = EventFile()
-            Self.wave(n, into: &events)
-            all.lines += events.lines
-            let file = a.directory.appendingPathComponent("wave-\(n).jsonl")
-            try events.write(to: file)
-            try a.produce(file)
-        }
+        let waves = Waves(producer: a)
+        func produceWave(_ n: Int) throws { try waves.produce(n) }
         try produceWave(1)
         try await a.start()
         try await b.start()
@@ -169,7 +157,7 @@ struct ScaleOutTests {
         let summary = try await b.refresh()
         #expect(summary["failed"] == 0)
         let combined = a.directory.appendingPathComponent("all.jsonl")
-        try all.write(to: combined)
+        try waves.all.write(to: combined)
         let reference = try QAnchorExecutable.run(["embed", "--bundle", DaemonHarness.bundle, "--events", combined.path,
                                                    "--now", String(Int64(Date().timeIntervalSince1970 * 1000))])
         let referenceFile = a.directory.appendingPathComponent("reference.jsonl")
@@ -249,6 +237,23 @@ struct ScaleOutTests {
         }
         throw Subprocess.Failure(description: "members did not settle: \(last)\n"
                                  + members.map { "--- \($0.directory.lastPathComponent)\n\($0.process?.log.suffix(2500) ?? "")" }.joined())
+    }
+}
+
+/// Produces waves of events through one member's harness and remembers every event (for the reference).
+final class Waves {
+    let producer: DaemonHarness
+    private(set) var all = EventFile()
+
+    init(producer: DaemonHarness) { self.producer = producer }
+
+    func produce(_ n: Int) throws {
+        var events = EventFile()
+        ScaleOutTests.wave(n, into: &events)
+        all.lines += events.lines
+        let file = producer.directory.appendingPathComponent("wave-\(n).jsonl")
+        try events.write(to: file)
+        try producer.produce(file)
     }
 }
 
