@@ -5,8 +5,19 @@ extension EventStore {
     ///
     /// Throws `StoreError.invalidInput` (nothing applied) when an event or entry is malformed.
     public func ingest(_ batch: IngestBatch) async throws -> IngestResult {
+        try await ingest(try prepare(batch))
+    }
+
+    /// Validates and encodes `batch` for `ingest(_:)` (the CPU work of an ingest, done by the caller), so a caller
+    /// can prepare the next batch while the writer thread still applies the previous one.
+    public func prepare(_ batch: IngestBatch) throws -> PreparedIngest {
         try validate(batch)
-        let record = IngestRecord(batch, encoding: configuration.vectorEncoding)
+        return PreparedIngest(record: IngestRecord(batch, encoding: configuration.vectorEncoding))
+    }
+
+    /// Applies a prepared batch (see `ingest(_: IngestBatch)`).
+    public func ingest(_ prepared: PreparedIngest) async throws -> IngestResult {
+        let record = prepared.record
         let tables = self.tables
         let config = self.configuration
         return try await writer.submitIngest(record) { txn in
@@ -84,4 +95,10 @@ extension EventStore {
             throw StoreError.invalidInput(item: item, reason: "\(what)[\(bad)] = \(v[bad]) is not finite in \(encoding.rawValue)")
         }
     }
+}
+
+/// An `IngestBatch` validated and encoded by `EventStore.prepare`, ready for `EventStore.ingest`. Opaque; only valid
+/// for the store that prepared it.
+public struct PreparedIngest: Sendable {
+    let record: IngestRecord
 }

@@ -91,7 +91,7 @@ public struct ChangelogRestorer: Sendable {
                     return try await run(partition: partition, follow: follow, stopRequested: isCancelled)
                 }
                 expected = nil
-                let chunk = decoder.decode(records, into: &result)
+                let chunk = try decoder.decode(records, into: &result).prepared(for: store)
                 if writing.count == 2 { try await writing.removeFirst().value }
                 let previous = writing.last
                 writing.append(Task { [store] in
@@ -122,16 +122,29 @@ public struct ChangelogRestorer: Sendable {
         var positions: [SourceOffset] = []
         var nowMs: Int64 = 0
 
+        /// The events (with the positions when there are no refresh records), validated and encoded for the store.
+        var ingest: PreparedIngest?
+
+        /// Encodes the chunk's ingest on the calling task (while the writer thread applies earlier chunks).
+        func prepared(for store: EventStore) throws -> Chunk {
+            var chunk = self
+            if refreshes.isEmpty {
+                if !events.isEmpty || !positions.isEmpty {
+                    chunk.ingest = try store.prepare(IngestBatch(events: events, offsets: positions, cacheEntries: cache, nowMs: nowMs))
+                }
+            } else if !events.isEmpty {
+                chunk.ingest = try store.prepare(IngestBatch(events: events, cacheEntries: cache, nowMs: nowMs))
+            }
+            chunk.events = []
+            chunk.cache = []
+            return chunk
+        }
+
         /// One transaction when the chunk has no refresh records (the usual case), else two — the positions with
         /// the second, so a crash in between re-applies the chunk (idempotent) rather than skipping it.
         func write(to store: EventStore) async throws {
-            if refreshes.isEmpty {
-                guard !events.isEmpty || !positions.isEmpty else { return }
-                _ = try await store.ingest(IngestBatch(events: events, offsets: positions, cacheEntries: cache, nowMs: nowMs))
-            } else {
-                if !events.isEmpty { _ = try await store.ingest(IngestBatch(events: events, cacheEntries: cache, nowMs: nowMs)) }
-                _ = try await store.restoreRefreshes(refreshes, offsets: positions)
-            }
+            if let ingest { _ = try await store.ingest(ingest) }
+            if !refreshes.isEmpty { _ = try await store.restoreRefreshes(refreshes, offsets: positions) }
         }
     }
 
