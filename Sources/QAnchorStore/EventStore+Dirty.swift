@@ -41,8 +41,10 @@ extension EventStore {
     /// keeps its mark — with the union of modalities — and is listed in `stillDirty`.
     /// Users the store no longer holds (partition dropped) are skipped.
     ///
-    /// `offsets` are written in the same transaction (e.g. the changelog position that covers these refreshes).
-    public func commitRefresh(_ refreshes: [CompletedRefresh], offsets: [SourceOffset] = []) async throws -> RefreshCommitResult {
+    /// `offsets` are written in the same transaction (e.g. the changelog position that covers these refreshes), and
+    /// `reserved` versions are recorded (see `reserveVersions`).
+    public func commitRefresh(_ refreshes: [CompletedRefresh], reserved: [ReservedVersion] = [],
+                              offsets: [SourceOffset] = []) async throws -> RefreshCommitResult {
         for (i, r) in refreshes.enumerated() {
             try Self.validate(r.observed.user, item: "refresh #\(i)")
             for scenario in r.outputs.keys where scenario.isEmpty || scenario.utf8.count > 200 {
@@ -81,9 +83,25 @@ extension EventStore {
                 }
                 try Self.putDigest(r.record.inputDigest, for: user, txn: txn, tables: tables)
             }
+            try Self.reserve(reserved, ctx: &ctx, txn: txn, tables: tables)
             try Self.putOffsets(offsets, txn: txn, tables: tables)
             _ = try ctx.finish(nowMs: 0)
             return result
+        }
+    }
+
+    /// Records that these versions may have been published (their records sent, the refresh not recorded): a
+    /// user's version becomes at least the reserved one, so its next refresh publishes a higher one, and its input
+    /// digest is forgotten, so that refresh is not skipped as unchanged. Users are created when absent.
+    static func reserve(_ reserved: [ReservedVersion], ctx: inout WriteContext, txn: LMDBTransaction, tables: Tables) throws {
+        for r in reserved {
+            if let local = try ctx.header(r.user)?.refresh, local.version >= r.version { continue }
+            try ctx.update(r.user) { h in
+                var record = h.refresh ?? RefreshRecord(version: 0, fingerprint: "", refreshedAtMs: 0, newestEventMs: 0)
+                record.version = r.version
+                h.refresh = record
+            }
+            try putDigest([], for: r.user, txn: txn, tables: tables)
         }
     }
 
@@ -108,8 +126,10 @@ extension EventStore {
     /// Installs refresh records restored from elsewhere (e.g. a changelog written by the partition's previous
     /// owner), with their outputs, in one transaction: a user's record is replaced only when the restored version is
     /// at least the stored one (a restore never moves a version back); users are created when absent. Dirty marks
-    /// are left as they are. `offsets` are written in the same transaction. Returns how many records were installed.
-    public func restoreRefreshes(_ restored: [RestoredRefresh], offsets: [SourceOffset] = []) async throws -> Int {
+    /// are left as they are. `reserved` versions are recorded after them (see `reserve`), `offsets` written, all in the
+    /// same transaction. Returns how many records were installed.
+    public func restoreRefreshes(_ restored: [RestoredRefresh], reserved: [ReservedVersion] = [],
+                                 offsets: [SourceOffset] = []) async throws -> Int {
         for (i, r) in restored.enumerated() { try Self.validate(r.user, item: "restored refresh #\(i)") }
         let tables = self.tables
         return try await write { txn in
@@ -126,6 +146,7 @@ extension EventStore {
                 try Self.putDigest(r.record.inputDigest, for: r.user, txn: txn, tables: tables)
                 installed += 1
             }
+            try Self.reserve(reserved, ctx: &ctx, txn: txn, tables: tables)
             try Self.putOffsets(offsets, txn: txn, tables: tables)
             _ = try ctx.finish(nowMs: 0)
             return installed

@@ -151,19 +151,33 @@ public final class Refresher: Sendable {
             summary.unchanged += cleaned
             metrics.unchangedUsersSkipped.increment(by: Int64(cleaned))
         }
-        let completed = await publish(prepared, summary: &summary)
-        guard !completed.isEmpty else { return }
-        let result: RefreshCommitResult
-        if let changelog {
-            let entries = Dictionary(grouping: completed, by: \.observed.user.partition).mapValues { list in
-                list.map { ChangelogEntry.refresh(user: $0.observed.user.userID, record: $0.record, outputs: $0.outputs) }
-            }
-            result = try await changelog.commit(entries) { [store] positions in
-                try await store.commitRefresh(completed, offsets: positions)
-            }
-        } else {
-            result = try await store.commitRefresh(completed)
+        guard !prepared.isEmpty else { return }
+        guard let changelog else {
+            let (completed, failed) = await publish(prepared, summary: &summary)
+            let burnt = failed.map { ReservedVersion(user: $0.dirty.user, version: $0.record.version) }
+            summary.stillDirty += try await store.commitRefresh(completed, reserved: burnt).stillDirty.count
+            return
         }
+        // With a changelog: reserve the versions first (the records may reach the topics even if this instance dies
+        // before recording the refresh: the next owner must not reuse the version), publish, then record the refresh
+        // (changelog, then store) — one session, so no other commit moves the stored position past the reservations
+        // before the store knows the versions.
+        let byPartition = { (items: [Prepared], entry: (Prepared) -> ChangelogEntry) in
+            Dictionary(grouping: items, by: \.dirty.user.partition).mapValues { $0.map(entry) }
+        }
+        let reservations = byPartition(prepared) { .versionReserved(user: $0.dirty.user.userID, version: $0.record.version) }
+        var pageSummary = summary
+        let result = try await changelog.session { session in
+            _ = try await session.write(reservations)
+            let (completed, failed) = await publish(prepared, summary: &pageSummary)
+            let finished = prepared.filter { item in completed.contains { $0.observed.user == item.dirty.user } }
+            let positions = try await session.write(byPartition(finished) {
+                .refresh(user: $0.dirty.user.userID, record: $0.record, outputs: $0.outputs)
+            })
+            let burnt = failed.map { ReservedVersion(user: $0.dirty.user, version: $0.record.version) }
+            return try await store.commitRefresh(completed, reserved: burnt, offsets: positions)
+        }
+        summary = pageSummary
         summary.stillDirty += result.stillDirty.count
     }
 
@@ -207,8 +221,9 @@ public final class Refresher: Sendable {
         return Prepared(dirty: dirty, record: record, outputs: outputs, producerRecords: records, emptied: false)
     }
 
-    /// Publishes every prepared user's records at once; returns the users whose records were all acknowledged.
-    private func publish(_ prepared: [Prepared], summary: inout Summary) async -> [CompletedRefresh] {
+    /// Publishes every prepared user's records at once; returns the users whose records were all acknowledged, and
+    /// the others.
+    private func publish(_ prepared: [Prepared], summary: inout Summary) async -> (completed: [CompletedRefresh], failed: [Prepared]) {
         let began = ContinuousClock.now
         let producer = self.producer
         let acknowledged: [Int: Bool] = await withTaskGroup(of: (Int, Bool).self) { group in
@@ -230,8 +245,10 @@ public final class Refresher: Sendable {
         }
         if !prepared.isEmpty { metrics.latency("publish").record(ContinuousClock.now - began) }
         var completed: [CompletedRefresh] = []
+        var failed: [Prepared] = []
         for (index, item) in prepared.enumerated() {
             guard acknowledged[index] == true else {
+                failed.append(item)
                 summary.failed += 1
                 metrics.refreshedUsers("failed").increment()
                 logger.warning("publishing a user's records failed; the user stays dirty",
@@ -246,6 +263,6 @@ public final class Refresher: Sendable {
             metrics.refreshedUsers(item.emptied ? "emptied" : "published").increment()
             completed.append(CompletedRefresh(observed: item.dirty, record: item.record, outputs: item.outputs))
         }
-        return completed
+        return (completed, failed)
     }
 }

@@ -118,6 +118,7 @@ public struct ChangelogRestorer: Sendable {
         var events: [IngestEvent] = []
         var cache: [ContentCacheEntry] = []
         var refreshes: [RestoredRefresh] = []
+        var reserved: [ReservedVersion] = []
         /// Input offsets reached and the changelog position after the chunk.
         var positions: [SourceOffset] = []
         var nowMs: Int64 = 0
@@ -128,7 +129,7 @@ public struct ChangelogRestorer: Sendable {
         /// Encodes the chunk's ingest on the calling task (while the writer thread applies earlier chunks).
         func prepared(for store: EventStore) throws -> Chunk {
             var chunk = self
-            if refreshes.isEmpty {
+            if refreshes.isEmpty && reserved.isEmpty {
                 if !events.isEmpty || !positions.isEmpty {
                     chunk.ingest = try store.prepare(IngestBatch(events: events, offsets: positions, cacheEntries: cache, nowMs: nowMs))
                 }
@@ -144,7 +145,9 @@ public struct ChangelogRestorer: Sendable {
         /// the second, so a crash in between re-applies the chunk (idempotent) rather than skipping it.
         func write(to store: EventStore) async throws {
             if let ingest { _ = try await store.ingest(ingest) }
-            if !refreshes.isEmpty { _ = try await store.restoreRefreshes(refreshes, offsets: positions) }
+            if !(refreshes.isEmpty && reserved.isEmpty) {
+                _ = try await store.restoreRefreshes(refreshes, reserved: reserved, offsets: positions)
+            }
         }
     }
 
@@ -168,6 +171,7 @@ public struct ChangelogRestorer: Sendable {
             var events: [IngestEvent] = []
             var cache: [ContentCacheEntry] = []
             var refreshes: [String: RestoredRefresh] = [:]
+            var reserved: [String: UInt64] = [:]
             var offsets: [String: Int64] = [:]
             let modalities = store.configuration.modalities.count
             for record in records {
@@ -205,6 +209,8 @@ public struct ChangelogRestorer: Sendable {
                     }
                 case let .offset(topic, next):
                     offsets[topic] = next
+                case let .versionReserved(user, version):
+                    reserved[user] = max(reserved[user] ?? 0, version)
                 case .removedEvent:
                     break  // compaction's business: the cap and the window drop it anyway
                 case .event, .snapshot:
@@ -220,6 +226,7 @@ public struct ChangelogRestorer: Sendable {
             chunk.events = events
             chunk.cache = cache
             chunk.refreshes = Array(refreshes.values)
+            chunk.reserved = reserved.map { ReservedVersion(user: UserKey(partition: partition, userID: $0.key), version: $0.value) }
             chunk.positions = offsets.map { SourceOffset(topic: $0.key, partition: partition, nextOffset: $0.value) }
                 + [SourceOffset(topic: changelogTopic, partition: partition, nextOffset: last.offset + 1)]
             result.records += records.count

@@ -34,22 +34,39 @@ final class ChangelogWriter: Sendable {
     /// any entry was not acknowledged.
     func commit<T: Sendable>(_ entries: [Int32: [ChangelogEntry]],
                              store: ([SourceOffset]) async throws -> T) async throws -> T {
-        try await lock.withLock {
+        try await session { session in
+            try await store(try await session.write(entries))
+        }
+    }
+
+    /// Runs `body` holding the writer, for work that writes the changelog more than once before its store commit
+    /// (a refresh: version reservations, publication, refresh records, store). No other commit interleaves, so the
+    /// positions the last write returns cover everything `body` wrote.
+    func session<T: Sendable>(_ body: (Session) async throws -> T) async throws -> T {
+        try await lock.withLock { try await body(Session(writer: self)) }
+    }
+
+    /// The writer while a `session` holds it.
+    struct Session {
+        let writer: ChangelogWriter
+
+        /// Produces `entries` (offset entries after all others) and returns the changelog positions reached: per
+        /// partition, the offset after its last entry.
+        func write(_ entries: [Int32: [ChangelogEntry]]) async throws -> [SourceOffset] {
             var last: [Int32: Int64] = [:]
             var unknown: Set<Int32> = []
             let events = entries.mapValues { $0.filter { if case .offset = $0 { return false } else { return true } } }
             let offsets = entries.mapValues { $0.filter { if case .offset = $0 { return true } else { return false } } }
             for phase in [events, offsets] {
-                let reports = try await send(phase)
+                let reports = try await writer.send(phase)
                 for (partition, offset) in reports {
                     if let offset { last[partition] = max(last[partition] ?? -1, offset) } else { unknown.insert(partition) }
                 }
             }
             // A partition with an unreported offset (a retried idempotent send) keeps its previous position: the
             // next catch-up then re-reads a little more, which is harmless.
-            let positions = last.filter { !unknown.contains($0.key) }
-                .map { SourceOffset(topic: topic, partition: $0.key, nextOffset: $0.value + 1) }
-            return try await store(positions)
+            return last.filter { !unknown.contains($0.key) }
+                .map { SourceOffset(topic: writer.topic, partition: $0.key, nextOffset: $0.value + 1) }
         }
     }
 
@@ -73,7 +90,7 @@ final class ChangelogWriter: Sendable {
         }
     }
 
-    private func send(_ entries: [Int32: [ChangelogEntry]]) async throws -> [(Int32, Int64?)] {
+    func send(_ entries: [Int32: [ChangelogEntry]]) async throws -> [(Int32, Int64?)] {
         let producer = self.producer, topic = self.topic, encoding = self.encoding, metrics = self.metrics, logger = self.logger
         return try await withThrowingTaskGroup(of: (Int32, Int64?).self) { group in
             for (partition, list) in entries {
@@ -118,6 +135,7 @@ extension ChangelogEntry {
         case .snapshot: return "snapshot"
         case .refresh: return "refresh"
         case .offset: return "offset"
+        case .versionReserved: return "version_reserved"
         }
     }
 }

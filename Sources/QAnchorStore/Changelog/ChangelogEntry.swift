@@ -12,6 +12,7 @@
 /// | snapshot | `02 user(short) m(u8)` | `01 time(i64) event-id(short) features-blob` |
 /// | refresh | `03 user(short)` | `01 version(u64) refreshed(i64) newest-event(i64) fingerprint(u16 len) digest(short) n(u16) (scenario(short) bytes(u32 len))*n` |
 /// | offset | `04 topic(rest)` | `01 next-offset(i64)` |
+/// | version reserved | `05 user(short)` | `01 version(u64)` |
 ///
 /// A vector blob is the store's: `tag u8 (1 fp16, 2 fp32) | count u32 | elements little-endian`. The user's
 /// partition is the record's partition (not in the key).
@@ -27,6 +28,9 @@ public enum ChangelogEntry: Sendable, Equatable {
     case refresh(user: String, record: RefreshRecord, outputs: [String: [UInt8]])
     /// The next offset to read of one input topic in this partition.
     case offset(topic: String, nextOffset: Int64)
+    /// A user's records of this version are about to be published: whoever continues the user's state never reuses
+    /// the version (it may reach the output topics without its refresh record, if the writer dies in between).
+    case versionReserved(user: String, version: UInt64)
 
     static let formatVersion: UInt8 = 1
 
@@ -42,6 +46,8 @@ public enum ChangelogEntry: Sendable, Equatable {
             w.u8(3); w.short(user.utf8)
         case let .offset(topic, _):
             w.u8(4); w.append(topic.utf8)
+        case let .versionReserved(user, _):
+            w.u8(5); w.short(user.utf8)
         }
         return w.bytes
     }
@@ -68,6 +74,8 @@ public enum ChangelogEntry: Sendable, Equatable {
             }
         case let .offset(_, next):
             w.u8(Self.formatVersion); w.i64(next)
+        case let .versionReserved(_, version):
+            w.u8(Self.formatVersion); w.u64(version)
         }
         return w.bytes
     }
@@ -120,6 +128,8 @@ public enum ChangelogEntry: Sendable, Equatable {
                                                                        newestEventMs: newest, inputDigest: digest), outputs: outputs)
                 case 4:
                     entry = .offset(topic: String(decoding: r.rest(), as: UTF8.self), nextOffset: try d.i64("next offset"))
+                case 5:
+                    entry = .versionReserved(user: try r.shortString("user id"), version: try d.u64("version"))
                 default:
                     throw StoreError.corruptRecord(table: "changelog", key: hex(k), reason: "unknown entry kind \(kind)")
                 }
