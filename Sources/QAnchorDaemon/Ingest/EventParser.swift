@@ -84,7 +84,8 @@ public struct EventParser: Sendable {
     /// A field problem as a dead-letter reason. Details name the field and the rule, never the value.
     static func rejection(_ problem: EventFieldProblem) -> EventRejection {
         switch problem {
-        case .malformedJSON: return EventRejection(.malformedJSON, "the value is not valid JSON")
+        case .malformedJSON(let detail):
+            return EventRejection(.malformedJSON, "the value is not valid JSON" + (detail.map { ": \($0)" } ?? ""))
         case .notAnObject: return EventRejection(.notAnObject, "the value is JSON but not an object")
         case .missing(let field): return EventRejection(.missingField, "missing field '\(field)'")
         case .empty(let field): return EventRejection(.missingField, "'\(field)' is empty")

@@ -20,7 +20,7 @@ public struct EventFields: Sendable {
         } catch DecodingError.typeMismatch(_, let context) where context.codingPath.isEmpty {
             throw .notAnObject
         } catch {
-            throw .malformedJSON(detail: nil)
+            throw .malformedJSON(detail: JSONSyntaxError.locate(json)?.description)
         }
     }
 
