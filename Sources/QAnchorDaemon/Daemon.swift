@@ -382,16 +382,9 @@ public final class Daemon: Service, Sendable {
         }
         routing.partitionCount = partitions
         let group = configuration.kafka.groupID
-        var specifications = configuration.topics.specifications(modalities: [], scenarios: model.scenarioIDs,
-                                                                 partitions: partitions, includeInputs: false)
-        let factor = configuration.topics.replicationFactor
-        if let changelog {
-            specifications.append(KafkaTopicSpecification(name: changelog.topic, partitions: partitions, replicationFactor: factor,
-                                                          configs: ["cleanup.policy": "compact"]))
-        }
-        specifications.append(KafkaTopicSpecification(name: configuration.topics.members(group: group), partitions: 1,
-                                                      replicationFactor: factor, configs: ["cleanup.policy": "compact"]))
-        try await admin.createTopics(specifications)
+        try await admin.createTopics(configuration.topics.specifications(
+            modalities: [], scenarios: model.scenarioIDs, partitions: partitions, includeInputs: false, group: group,
+            changelogEnabled: changelog != nil))
         if let changelog {
             let found = Int32(try await admin.metadata(topics: [changelog.topic]).topic(changelog.topic)?.partitions.count ?? 0)
             guard found == partitions else {

@@ -138,17 +138,17 @@ struct KafkaCreateTopicsCommand: AsyncParsableCommand {
     func run() async throws {
         let c = try await DaemonSetup.load(config)
         let manifest = try BundleManifest.load(bundleDirectory: URL(fileURLWithPath: c.model.bundle))
-        let names = manifest.modalities.map { c.topics.input(for: $0.name) } + [c.topics.deadLetter]
-            + manifest.scenarios.map { c.topics.output(for: $0.id) }
+        let specifications = c.topics.specifications(modalities: manifest.modalities.map(\.name),
+                                                     scenarios: manifest.scenarios.map(\.id), partitions: partitions,
+                                                     includeInputs: true, group: c.kafka.groupID,
+                                                     changelogEnabled: c.scaling.changelog)
         var logger = Logger(label: "qanchor.kafka")
         logger.logLevel = .warning
         let admin = try KafkaAdminClient(configuration: KafkaClientConfiguration(
             bootstrapServers: c.kafka.bootstrapServers, clientID: c.kafka.clientID, properties: c.kafka.properties),
             logger: logger)
-        try await admin.createTopics(c.topics.specifications(modalities: manifest.modalities.map(\.name),
-                                                             scenarios: manifest.scenarios.map(\.id),
-                                                             partitions: partitions, includeInputs: true))
-        let metadata = try await admin.metadata(topics: names)
+        try await admin.createTopics(specifications)
+        let metadata = try await admin.metadata(topics: specifications.map(\.name))
         await admin.close()
         for topic in metadata.topics { Standard.output("\(topic.name)\t\(topic.partitions.count) partitions") }
     }

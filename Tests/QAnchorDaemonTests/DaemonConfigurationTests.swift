@@ -71,5 +71,12 @@ import Testing
         #expect(specs.map { $0.configs["cleanup.policy"] } == [nil, nil, "compact"])
         #expect(topics.specifications(modalities: ["bill"], scenarios: [], partitions: 1, includeInputs: false).map(\.name)
                 == ["qanchor.deadletter"])
+        // With the group: its changelog (co-partitioned, compacted) and member directory (one partition, compacted).
+        let scaled = topics.specifications(modalities: ["bill"], scenarios: [], partitions: 4, includeInputs: false, group: "g")
+        #expect(scaled.map(\.name) == ["qanchor.deadletter", "g.changelog", "g.members"])
+        #expect(scaled.map(\.partitions) == [4, 4, 1])
+        #expect(scaled.dropFirst().allSatisfy { $0.configs["cleanup.policy"] == "compact" })
+        #expect(!topics.specifications(modalities: [], scenarios: [], partitions: 4, includeInputs: false, group: "g",
+                                       changelogEnabled: false).map(\.name).contains("g.changelog"))
     }
 }

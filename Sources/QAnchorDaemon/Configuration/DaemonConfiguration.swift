@@ -58,15 +58,27 @@ public struct DaemonConfiguration: Sendable, Equatable {
 
         /// The topics qanchor creates when missing: output topics compacted (the latest record per user is the
         /// state; tombstones remove emptied users), the dead-letter topic (and inputs, for tools) with the broker's
-        /// default cleanup policy; all with `partitions` partitions and `replicationFactor`.
-        public func specifications(modalities: [String], scenarios: [String], partitions: Int32,
-                                   includeInputs: Bool) -> [KafkaTopicSpecification] {
+        /// default cleanup policy; all with `partitions` partitions and `replicationFactor`. With `group`, also the
+        /// changelog (compacted, co-partitioned; unless `changelogEnabled` is false) and the member directory
+        /// (compacted, one partition) of that consumer group.
+        public func specifications(modalities: [String], scenarios: [String], partitions: Int32, includeInputs: Bool,
+                                   group: String? = nil, changelogEnabled: Bool = true) -> [KafkaTopicSpecification] {
             let plain = (includeInputs ? modalities.map { input(for: $0) } : []) + [deadLetter]
-            return plain.map { KafkaTopicSpecification(name: $0, partitions: partitions, replicationFactor: replicationFactor) }
+            let compact = ["cleanup.policy": "compact"]
+            var out = plain.map { KafkaTopicSpecification(name: $0, partitions: partitions, replicationFactor: replicationFactor) }
                 + scenarios.map {
                     KafkaTopicSpecification(name: output(for: $0), partitions: partitions, replicationFactor: replicationFactor,
-                                            configs: ["cleanup.policy": "compact"])
+                                            configs: compact)
                 }
+            if let group {
+                if changelogEnabled {
+                    out.append(KafkaTopicSpecification(name: changelog(group: group), partitions: partitions,
+                                                       replicationFactor: replicationFactor, configs: compact))
+                }
+                out.append(KafkaTopicSpecification(name: members(group: group), partitions: 1,
+                                                   replicationFactor: replicationFactor, configs: compact))
+            }
+            return out
         }
 
         public func input(for modality: String) -> String { inputs[modality] ?? "qanchor.events.\(modality)" }
