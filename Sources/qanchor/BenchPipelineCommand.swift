@@ -33,21 +33,10 @@ struct BenchPipelineCommand: AsyncParsableCommand {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(prefix)
         defer { try? FileManager.default.removeItem(at: directory) }
         let modalities = ["bill", "app", "mini", "search", "spm"]
-        var configuration = DaemonConfiguration()
-        configuration.kafka.bootstrapServers = bootstrap.split(separator: ",").map(String.init)
-        configuration.kafka.groupID = prefix
-        configuration.kafka.sessionTimeoutMs = 6000
-        configuration.kafka.statisticsIntervalMs = 0
-        for m in modalities + ["tabular"] { configuration.topics.inputs[m] = "\(prefix).\(m)" }
-        configuration.topics.deadLetter = "\(prefix).deadletter"
-        configuration.topics.outputTemplate = "\(prefix).out.{scenario}"
-        configuration.model.bundle = bundle
-        configuration.model.threads = threads
-        configuration.store.path = directory.appendingPathComponent("store").path
-        configuration.store.durable = durability == "durable"
-        configuration.refresh.intervalSeconds = 86_400 * 365
+        var configuration = BenchDaemons.configuration(prefix: prefix, group: prefix, bootstrap: bootstrap, bundle: bundle,
+                                                       threads: threads, store: directory.appendingPathComponent("store"),
+                                                       durable: durability == "durable")
         configuration.refresh.usersPerBatch = 64
-        configuration.http.enabled = false
         let client = KafkaClientConfiguration(bootstrapServers: configuration.kafka.bootstrapServers)
 
         // 1. Produce.
@@ -89,21 +78,8 @@ struct BenchPipelineCommand: AsyncParsableCommand {
 
         // 3. Daemon ingest.
         let loadBefore = BenchMachine.loadAverage
-        let daemon = try Daemon(configuration: configuration, logger: logger)
-        let run = Task { try await daemon.run() }
         // The clock starts when the group assigned the partitions (Tansu waits session.timeout/2 before that).
-        let joinStart = ContinuousClock.now
-        while daemon.readiness().reason == "no partitions assigned" {
-            if ContinuousClock.now - joinStart > .seconds(120) { throw CLIError("no partitions assigned in 2 minutes") }
-            try await Task.sleep(for: .milliseconds(5))
-        }
-        let joinSeconds = (ContinuousClock.now - joinStart).seconds
-        let ingestStart = ContinuousClock.now
-        while !daemon.readiness().ready {
-            if ContinuousClock.now - ingestStart > .seconds(1800) { throw CLIError("ingest did not catch up in 30 minutes") }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        let ingestSeconds = (ContinuousClock.now - ingestStart).seconds
+        let (ingestSeconds, joinSeconds, daemon, run) = try await BenchDaemons.runUntilReady(configuration, logger: logger)
 
         // 4. One refresh of every user.
         let before = daemon.metrics.exposition()
@@ -116,9 +92,7 @@ struct BenchPipelineCommand: AsyncParsableCommand {
         }
         let refreshSeconds = (ContinuousClock.now - refreshStart).seconds
         let after = daemon.metrics.exposition()
-        daemon.shutdown()
-        try await run.value
-        daemon.close()
+        try await BenchDaemons.stop(daemon, run)
 
         func stageSeconds(_ stage: String) -> Double {
             Self.histogramSum(after, stage) - Self.histogramSum(before, stage)

@@ -62,49 +62,10 @@ struct BenchRebalanceCommand: AsyncParsableCommand {
     // MARK: 1. Daemons
 
     private func configuration(prefix: String, group: String, store: URL, changelog: Bool) -> DaemonConfiguration {
-        var c = DaemonConfiguration()
-        c.kafka.bootstrapServers = bootstrap.split(separator: ",").map(String.init)
-        c.kafka.groupID = group
-        c.kafka.sessionTimeoutMs = 6000
-        c.kafka.statisticsIntervalMs = 0
-        for m in ["bill", "app", "mini", "search", "spm", "tabular"] { c.topics.inputs[m] = "\(prefix).\(m)" }
-        c.topics.deadLetter = "\(prefix).deadletter"
-        c.topics.outputTemplate = "\(prefix).out.{scenario}"
-        c.topics.changelog = "\(prefix).changelog"
-        c.topics.members = "\(prefix).members"
+        var c = BenchDaemons.configuration(prefix: prefix, group: group, bootstrap: bootstrap, bundle: bundle,
+                                           threads: threads, store: store)
         c.scaling.changelog = changelog
-        c.model.bundle = bundle
-        c.model.threads = threads
-        c.store.path = store.path
-        c.store.durable = true
-        c.refresh.intervalSeconds = 86_400 * 365
-        c.http.enabled = false
         return c
-    }
-
-    /// Runs a daemon until it is ready; returns the seconds from its assignment to ready, its metrics and the daemon
-    /// (still running) with its run task.
-    private func runUntilReady(_ configuration: DaemonConfiguration, logger: Logger) async throws
-        -> (seconds: Double, daemon: Daemon, run: Task<Void, any Error>) {
-        let daemon = try Daemon(configuration: configuration, logger: logger)
-        let run = Task { try await daemon.run() }
-        let joinStart = ContinuousClock.now
-        while daemon.readiness().reason == "no partitions assigned" {
-            if ContinuousClock.now - joinStart > .seconds(120) { throw CLIError("no partitions assigned in 2 minutes") }
-            try await Task.sleep(for: .milliseconds(2))
-        }
-        let start = ContinuousClock.now
-        while !daemon.readiness().ready {
-            if ContinuousClock.now - start > .seconds(3600) { throw CLIError("not ready within an hour") }
-            try await Task.sleep(for: .milliseconds(5))
-        }
-        return ((ContinuousClock.now - start).seconds, daemon, run)
-    }
-
-    private func stop(_ daemon: Daemon, _ run: Task<Void, any Error>, leaving: Bool) async throws {
-        daemon.shutdown(leavingGroup: leaving)
-        try await run.value
-        daemon.close()
     }
 
     private func benchDaemons(prefix: String, directory: URL, client: KafkaClientConfiguration, logger: Logger) async throws -> [String: Any] {
@@ -133,24 +94,24 @@ struct BenchRebalanceCommand: AsyncParsableCommand {
         try await producer.close()
 
         // The first owner ingests everything (encoding every text, writing the changelog), then leaves.
-        let seed = try await runUntilReady(configuration(prefix: prefix, group: prefix, store: directory.appendingPathComponent("seed"),
+        let seed = try await BenchDaemons.runUntilReady(configuration(prefix: prefix, group: prefix, store: directory.appendingPathComponent("seed"),
                                                           changelog: true), logger: logger)
         let stored = try seed.daemon.store.statistics(includeCacheBytes: false)
-        try await stop(seed.daemon, seed.run, leaving: true)
+        try await BenchDaemons.stop(seed.daemon, seed.run, leaving: true)
 
         // The new owner: empty store, same group — restores from the changelog.
-        let restore = try await runUntilReady(configuration(prefix: prefix, group: prefix, store: directory.appendingPathComponent("owner"),
+        let restore = try await BenchDaemons.runUntilReady(configuration(prefix: prefix, group: prefix, store: directory.appendingPathComponent("owner"),
                                                              changelog: true), logger: logger)
         let restoredRecords = Self.counter(restore.daemon.metrics.exposition(), "qanchor_changelog_records_restored_total{outcome=\"applied\"}")
         let encodedOnRestore = Self.counter(restore.daemon.metrics.exposition(), "qanchor_texts_encoded_total")
-        try await stop(restore.daemon, restore.run, leaving: true)
+        try await BenchDaemons.stop(restore.daemon, restore.run, leaving: true)
 
         // The rebuild: empty store, another group, no changelog — reads the inputs and encodes every text.
-        let rebuild = try await runUntilReady(configuration(prefix: prefix, group: "\(prefix)-rebuild",
+        let rebuild = try await BenchDaemons.runUntilReady(configuration(prefix: prefix, group: "\(prefix)-rebuild",
                                                              store: directory.appendingPathComponent("rebuild"), changelog: false),
                                               logger: logger)
         let encodedOnRebuild = Self.counter(rebuild.daemon.metrics.exposition(), "qanchor_texts_encoded_total")
-        try await stop(rebuild.daemon, rebuild.run, leaving: true)
+        try await BenchDaemons.stop(rebuild.daemon, rebuild.run, leaving: true)
 
         return [
             "bundle": bundle, "stored_events": stored.eventsByModality.values.reduce(0, +), "stored_users": stored.users,
