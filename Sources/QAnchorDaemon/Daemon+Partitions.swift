@@ -23,8 +23,10 @@ extension Daemon {
     /// assignment lasts.
     func restorePartition(_ p: Int32, epoch: UInt64) async {
         defer { ownership.restoreExited(p, epoch: epoch) }
-        // A standby follower of this partition stops first: from now on the restore applies its changelog.
-        if let follower = state.withLock({ $0.standbys.removeValue(forKey: p) }) {
+        // A standby follower of this partition (running, or stopped but maybe still writing) ends first: from now on
+        // the restore alone applies its changelog.
+        let followers = state.withLock { s in [s.standbys.removeValue(forKey: p), s.stoppedStandbys.removeValue(forKey: p)] }
+        for follower in followers.compactMap({ $0 }) {
             follower.cancel()
             await follower.value
         }
@@ -92,10 +94,14 @@ extension Daemon {
                                                          count: routing.partitionCount).subtracting(ownership.assigned)
                 let (started, stopped) = state.withLock { s -> ([Int32], [Task<Void, Never>]) in
                     let drop = s.standbys.keys.filter { !wanted.contains($0) }
-                    let stop = drop.compactMap { s.standbys.removeValue(forKey: $0) }
+                    let stop = drop.compactMap { p in s.standbys.removeValue(forKey: p).map { s.stoppedStandbys[p] = $0; return $0 } }
                     var start: [Int32] = []
                     for p in wanted where s.standbys[p] == nil {
-                        s.standbys[p] = Task { [self] in await self.follow(p, restorer: restorer) }
+                        let previous = s.stoppedStandbys.removeValue(forKey: p)
+                        s.standbys[p] = Task { [self] in
+                            await previous?.value  // one follower of a partition at a time
+                            await self.follow(p, restorer: restorer)
+                        }
                         start.append(p)
                     }
                     return (start, stop)

@@ -62,6 +62,8 @@ public final class Daemon: Service, Sendable {
         var startedAt: [KafkaTopicPartition: Int64] = [:]
         /// Standby followers by partition number.
         var standbys: [Int32: Task<Void, Never>] = [:]
+        /// Followers told to stop (cancelled), which a restore of the partition must still wait for.
+        var stoppedStandbys: [Int32: Task<Void, Never>] = [:]
     }
     let state = Mutex(State())
     /// Notified on stop requests, refresh requests and refresh completions.
@@ -277,7 +279,10 @@ public final class Daemon: Service, Sendable {
         if state.withLock({ $0.leaveGroup }) { await directory.announce(leaving: true) }
         background.cancel()
         await background.value
-        for task in state.withLock({ $0.standbys.values }) { task.cancel(); await task.value }
+        for task in state.withLock({ Array($0.standbys.values) + Array($0.stoppedStandbys.values) }) {
+            task.cancel()
+            await task.value
+        }
         do { try await producer.close(timeout: .seconds(10)) } catch {
             logger.warning("producer flush at shutdown incomplete", metadata: ["error": "\(error)"])
         }
