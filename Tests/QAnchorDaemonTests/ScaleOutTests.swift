@@ -56,6 +56,9 @@ struct ScaleOutTests {
         try await c.start()
         try produceWave(3)
         try await waitUntilSettled([a, b, c])
+        // Incremental: the first member only gave partitions away; the ones it kept were never revoked, so it restored
+        // (started) each of the six exactly once.
+        #expect((try await a.metrics())["qanchor_partition_restores_total{outcome=\"done\"}"] == Double(Self.partitions))
 
         // SIGKILL one member while producing; the others take its partitions over (after the session timeout).
         b.kill()
