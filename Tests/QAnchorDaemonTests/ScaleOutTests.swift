@@ -110,6 +110,9 @@ struct ScaleOutTests {
         }
         let summary = (try? JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any]) ?? [:]
         #expect((summary["lookups_redirected"] as? Int ?? 0) > 0, "lookups on non-owners were redirected: \(output)")
+        for member in [a, b, c, d] {
+            #expect(!(member.process?.log.contains("changelog position beyond the log") ?? true), "no local state was dropped")
+        }
         for member in [a, b, d] { #expect(await member.stop() == 0) }
     }
 

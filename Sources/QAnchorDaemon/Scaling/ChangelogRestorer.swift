@@ -60,11 +60,16 @@ public struct ChangelogRestorer: Sendable {
         let consumer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(
             client: readClient, groupID: nil, autoOffsetReset: .earliest, reportsEndOfPartition: true,
             maxBatchSize: chunk, pauseAbove: 16 * chunk, resumeBelow: 8 * chunk), logger: logger)
-        try consumer.assign([tp: stored.map { .exactly($0) } ?? .beginning])
-        return try await withTaskCancellationHandler {
-            try await read(consumer, partition: partition, stored: stored, follow: follow, isCancelled: isCancelled)
-        } onCancel: {
-            Task { await consumer.close() }  // ends `events`, hence the read loop
+        do {
+            try consumer.assign([tp: stored.map { .exactly($0) } ?? .beginning])
+            return try await withTaskCancellationHandler {
+                try await read(consumer, partition: partition, stored: stored, follow: follow, isCancelled: isCancelled)
+            } onCancel: {
+                Task { await consumer.close() }  // ends `events`, hence the read loop
+            }
+        } catch {
+            await consumer.close()
+            throw error
         }
     }
 
@@ -75,39 +80,51 @@ public struct ChangelogRestorer: Sendable {
         // Chunks are written in order while the next ones are fetched and decoded (at most two writes queued): the
         // store's writer thread, librdkafka's fetcher and the decoding task work at the same time.
         var writing: [Task<Void, any Error>] = []
+        // On a failure, no write of this restore may still be running when the caller retries.
+        func drain() async { for task in writing { _ = try? await task.value } }
         var expected = stored
-        loop: for await event in consumer.events {
-            if isCancelled() { result.cancelled = true; break }
-            switch event {
-            case .records(let records):
-                if let first = records.first, let want = expected, first.offset < want {
-                    // The log restarted below our position (the changelog was recreated): local state is from
-                    // another log. Drop it and restore from the beginning.
-                    logger.warning("changelog position beyond the log; dropping the partition's local state and restoring it anew",
-                                   metadata: ["partition": "\(partition)", "position": "\(want)", "first": "\(first.offset)"])
-                    await consumer.close()
-                    for task in writing { try await task.value }
-                    _ = try await store.dropPartition(partition)
-                    return try await run(partition: partition, follow: follow, stopRequested: isCancelled)
-                }
-                expected = nil
-                let chunk = try decoder.decode(records, into: &result).prepared(for: store)
-                if writing.count == 2 { try await writing.removeFirst().value }
-                let previous = writing.last
-                writing.append(Task { [store] in
-                    try await previous?.value  // in order: the stored position only moves forward
-                    try await chunk.write(to: store)
-                })
-            case .endOfPartition:
-                if !follow { break loop }
-            case .error(let error):
-                if error.isFatal { throw error }
-                logger.debug("changelog read error", metadata: ["partition": "\(partition)", "error": "\(error)"])
-            case .assigned, .revoked, .statistics:
-                break
-            }
+        func restartFromScratch(_ found: Int64) async throws -> Result {
+            // The log restarted below our position (the changelog was recreated): local state is from another log.
+            // Drop it and restore from the beginning.
+            logger.warning("changelog position beyond the log; dropping the partition's local state and restoring it anew",
+                           metadata: ["partition": "\(partition)", "position": "\(stored ?? 0)", "found": "\(found)"])
+            await consumer.close()
+            await drain()
+            _ = try await store.dropPartition(partition)
+            return try await run(partition: partition, follow: follow, stopRequested: isCancelled)
         }
-        for task in writing { try await task.value }
+        do {
+            loop: for await event in consumer.events {
+                if isCancelled() { result.cancelled = true; break }
+                switch event {
+                case .records(let records):
+                    if let first = records.first, let want = expected, first.offset < want {
+                        return try await restartFromScratch(first.offset)
+                    }
+                    expected = nil
+                    let chunk = try decoder.decode(records, into: &result).prepared(for: store)
+                    if writing.count == 2 { try await writing.removeFirst().value }
+                    let previous = writing.last
+                    writing.append(Task { [store] in
+                        try await previous?.value  // in order: the stored position only moves forward
+                        try await chunk.write(to: store)
+                    })
+                case .endOfPartition(_, let end):
+                    if let want = expected, end < want { return try await restartFromScratch(end) }
+                    expected = nil
+                    if !follow { break loop }
+                case .error(let error):
+                    if error.isFatal { throw error }
+                    logger.debug("changelog read error", metadata: ["partition": "\(partition)", "error": "\(error)"])
+                case .assigned, .revoked, .statistics:
+                    break
+                }
+            }
+            for task in writing { try await task.value }
+        } catch {
+            await drain()
+            throw error
+        }
         result.cancelled = result.cancelled || isCancelled()
         await consumer.close()
         return result
