@@ -32,6 +32,8 @@ public final class Daemon: Service, Sendable {
     let storeLock: StoreLock
     let consumer: KafkaConsumer
     let producer: KafkaProducer
+    /// The changelog's producer (nil without a changelog).
+    let changelogProducer: KafkaProducer?
     let ingestor: Ingestor
     let refresher: Refresher
     let inputTopics: [String]
@@ -95,10 +97,15 @@ public final class Daemon: Service, Sendable {
         let metrics = self.metrics
         if configuration.scaling.changelog {
             let topic = configuration.topics.changelog(group: group)
+            // Its own producer, without linger: every ingest batch waits for its changelog acknowledgements, so the
+            // records should leave at once (the outputs' producer batches for throughput instead).
+            changelogProducer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: client, linger: .zero),
+                                                  logger: logger)
             changelog = ChangelogWriter(topic: topic, encoding: configuration.scaling.changelogVectorEncoding == "float32" ? .float32 : .float16,
-                                        producer: producer, metrics: metrics, logger: logger)
+                                        producer: changelogProducer!, metrics: metrics, logger: logger)
             restorer = ChangelogRestorer(topic: topic, client: client, store: store, metrics: metrics, logger: logger)
         } else {
+            changelogProducer = nil
             changelog = nil
             restorer = nil
         }
@@ -248,6 +255,7 @@ public final class Daemon: Service, Sendable {
             shutdown()
             await consumer.close()
             try? await producer.close(timeout: .seconds(5))
+            try? await changelogProducer?.close(timeout: .seconds(5))
             throw error
         }
         let background = Task { [self] in
@@ -283,8 +291,10 @@ public final class Daemon: Service, Sendable {
             task.cancel()
             await task.value
         }
-        do { try await producer.close(timeout: .seconds(10)) } catch {
-            logger.warning("producer flush at shutdown incomplete", metadata: ["error": "\(error)"])
+        for client in [producer, changelogProducer].compactMap({ $0 }) {
+            do { try await client.close(timeout: .seconds(10)) } catch {
+                logger.warning("producer flush at shutdown incomplete", metadata: ["error": "\(error)"])
+            }
         }
         logger.info("daemon stopped")
         if let failure { throw failure }
@@ -355,6 +365,7 @@ public final class Daemon: Service, Sendable {
                 logger.info("assigned", metadata: ["partitions": "\(positions.keys.map(\.description).sorted())"])
             case .revoked(let partitions):
                 state.withLock { s in for tp in partitions { s.startedAt[tp] = nil } }
+                changelog?.discardTombstones(for: Set(partitions.map(\.partition)))
                 // No stale lag for partitions this instance no longer reads.
                 for tp in partitions { metrics.consumerLag(topic: tp.topic, partition: tp.partition).set(Double(0)) }
             case .statistics(let statistics):

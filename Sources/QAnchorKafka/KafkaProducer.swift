@@ -50,6 +50,28 @@ public final class KafkaProducer: Sendable {
         }
     }
 
+    /// Sends records in order (they enter librdkafka's queue in this order, so records of one partition are written
+    /// in this order) and returns when every one is settled: its delivery report or its error, in the same order.
+    /// Cheaper than one `send` per record (no task per record, one suspension). Suspends while librdkafka's queue is
+    /// full.
+    public func sendAll(_ records: [KafkaProducerRecord]) async -> [Result<KafkaDeliveryReport, KafkaError>] {
+        guard !records.isEmpty else { return [] }
+        if let fatal = core.fatal { return records.map { _ in .failure(fatal) } }
+        let batch = ProducerCore.Batch(count: records.count)
+        var next = 0
+        while next < records.count {
+            next = core.produce(records, from: next, batch: batch, on: client.kafka)
+            if next < records.count { await core.waitForRoom() }
+        }
+        return await batch.settled().map { outcome in
+            switch outcome {
+            case .delivered(let report): return .success(report)
+            case .failed(let error): return .failure(error)
+            case .queueFull: return .failure(KafkaError(code: .queueFull, message: "queue full", context: "send batch"))
+            }
+        }
+    }
+
     /// Waits until every record sent so far is delivered or failed, at most `timeout`. Throws `.timedOut`
     /// (retriable) with the number still queued when the time is up — e.g. when the broker is unreachable.
     public func flush(timeout: Duration) async throws(KafkaError) {
@@ -87,9 +109,48 @@ final class ProducerCore: RDKafkaEventSink, @unchecked Sendable {
         case queueFull
     }
 
+    /// The outcomes of a `sendAll`, filled by delivery reports; resumes its waiter when the last one arrived.
+    final class Batch: Sendable {
+        private struct Progress {
+            var outcomes: [Outcome?]
+            var left: Int
+            var waiter: CheckedContinuation<[Outcome], Never>?
+        }
+        private let progress: Mutex<Progress>
+
+        init(count: Int) {
+            progress = Mutex(Progress(outcomes: Array(repeating: nil, count: count), left: count, waiter: nil))
+        }
+
+        func settle(_ index: Int, _ outcome: Outcome) {
+            let done = progress.withLock { p -> (CheckedContinuation<[Outcome], Never>, [Outcome])? in
+                guard p.outcomes[index] == nil else { return nil }
+                p.outcomes[index] = outcome
+                p.left -= 1
+                guard p.left == 0, let waiter = p.waiter else { return nil }
+                p.waiter = nil
+                return (waiter, p.outcomes.map { $0 ?? .queueFull })
+            }
+            if let (waiter, all) = done { waiter.resume(returning: all) }
+        }
+
+        func settled() async -> [Outcome] {
+            await withCheckedContinuation { continuation in
+                let all = progress.withLock { p -> [Outcome]? in
+                    if p.left == 0 { return p.outcomes.map { $0 ?? .queueFull } }
+                    p.waiter = continuation
+                    return nil
+                }
+                if let all { continuation.resume(returning: all) }
+            }
+        }
+    }
+
     private struct State {
         var nextID: UInt = 1
         var pending: [UInt: CheckedContinuation<Outcome, Never>] = [:]
+        /// Records of `sendAll` batches awaiting their delivery report: id → (batch, index).
+        var batched: [UInt: (Batch, Int)] = [:]
         var roomWaiters: [CheckedContinuation<Void, Never>] = []
         var fatal: KafkaError?
         var closed = false
@@ -124,6 +185,35 @@ final class ProducerCore: RDKafkaEventSink, @unchecked Sendable {
         }
     }
 
+    /// Produces `records[from...]` into `batch` until librdkafka's queue is full; returns the index of the first record
+    /// not produced (`records.count` when all were). Records that fail at once are settled as failed.
+    func produce(_ records: [KafkaProducerRecord], from start: Int, batch: Batch, on kafka: OpaquePointer) -> Int {
+        var index = start
+        while index < records.count {
+            let record = records[index]
+            let id: UInt? = state.withLock { s in
+                if s.closed { return nil }
+                let id = s.nextID
+                s.nextID += 1
+                s.batched[id] = (batch, index)
+                return id
+            }
+            guard let id else {
+                batch.settle(index, .failed(KafkaError(code: .destroyed, message: "producer is closed", context: "send to \(record.topic)")))
+                index += 1
+                continue
+            }
+            let err = RDKafkaProduce.produce(record, opaque: id, on: kafka)
+            if err.rawValue != 0 {
+                state.withLock { _ = $0.batched.removeValue(forKey: id) }
+                if err.rawValue == RD_KAFKA_RESP_ERR__QUEUE_FULL.rawValue { return index }
+                batch.settle(index, .failed(KafkaError(err, context: "send to \(record.topic)")))
+            }
+            index += 1
+        }
+        return index
+    }
+
     /// Suspends until the poll thread served deliveries (which makes room in the queue).
     func waitForRoom() async {
         await withCheckedContinuation { continuation in
@@ -145,29 +235,34 @@ final class ProducerCore: RDKafkaEventSink, @unchecked Sendable {
     }
 
     func failAllPending(_ error: KafkaError) {
-        let (pending, waiters) = state.withLock { s in
+        let (pending, batched, waiters) = state.withLock { s in
             s.closed = true
-            defer { s.pending.removeAll(); s.roomWaiters.removeAll() }
-            return (Array(s.pending.values), s.roomWaiters)
+            defer { s.pending.removeAll(); s.batched.removeAll(); s.roomWaiters.removeAll() }
+            return (Array(s.pending.values), Array(s.batched.values), s.roomWaiters)
         }
         for continuation in pending { continuation.resume(returning: .failed(error)) }
+        for (batch, index) in batched { batch.settle(index, .failed(error)) }
         for waiter in waiters { waiter.resume() }
     }
 
     override func delivery(_ message: UnsafePointer<rd_kafka_message_t>) {
         let m = message.pointee
         let id = UInt(bitPattern: m._private)
-        guard let continuation = state.withLock({ $0.pending.removeValue(forKey: id) }) else { return }
+        let (continuation, batched) = state.withLock { s in (s.pending.removeValue(forKey: id), s.batched.removeValue(forKey: id)) }
+        guard continuation != nil || batched != nil else { return }
         let topic = m.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
+        let outcome: Outcome
         if m.err.rawValue != 0 {
-            continuation.resume(returning: .failed(KafkaError(m.err, context: "deliver to \(topic)[\(m.partition)]")))
-            return
+            outcome = .failed(KafkaError(m.err, context: "deliver to \(topic)[\(m.partition)]"))
+        } else {
+            var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
+            let timestamp = rd_kafka_message_timestamp(message, &timestampType)
+            outcome = .delivered(KafkaDeliveryReport(
+                topicPartition: KafkaTopicPartition(topic, m.partition), offset: m.offset >= 0 ? m.offset : nil,
+                timestampMs: timestampType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : timestamp))
         }
-        var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
-        let timestamp = rd_kafka_message_timestamp(message, &timestampType)
-        continuation.resume(returning: .delivered(KafkaDeliveryReport(
-            topicPartition: KafkaTopicPartition(topic, m.partition), offset: m.offset >= 0 ? m.offset : nil,
-            timestampMs: timestampType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : timestamp)))
+        continuation?.resume(returning: outcome)
+        if let (batch, index) = batched { batch.settle(index, outcome) }
     }
 
     override func error(_ error: KafkaError) {

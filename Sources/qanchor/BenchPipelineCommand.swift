@@ -25,6 +25,7 @@ struct BenchPipelineCommand: AsyncParsableCommand {
     @Option(help: "Partitions per topic.") var partitions: Int32 = 6
     @Option(help: "OpenBLAS threads (0 = all cores).") var threads = 0
     @Option(help: "Store durability: durable or noMetaSync.") var durability = "durable"
+    @Option(help: "Write the changelog (scaling.changelog): on or off.") var changelog = "on"
 
     func run() async throws {
         var logger = Logger(label: "qanchor.bench")
@@ -37,6 +38,7 @@ struct BenchPipelineCommand: AsyncParsableCommand {
                                                        threads: threads, store: directory.appendingPathComponent("store"),
                                                        durable: durability == "durable")
         configuration.refresh.usersPerBatch = 64
+        configuration.scaling.changelog = changelog == "on"
         let client = KafkaClientConfiguration(bootstrapServers: configuration.kafka.bootstrapServers)
 
         // 1. Produce.
@@ -102,7 +104,7 @@ struct BenchPipelineCommand: AsyncParsableCommand {
             "benchmark": "pipeline", "machine": BenchMachine.cpu, "threads": threads == 0 ? ProcessInfo.processInfo.activeProcessorCount : threads,
             "openblas": BenchMachine.openBLASEnvironment, "load_average_before_after": [loadBefore, BenchMachine.loadAverage],
             "bundle": bundle, "events": total, "users": userCount, "distinct_texts_per_modality": texts,
-            "partitions_per_topic": partitions, "store_durability": durability,
+            "partitions_per_topic": partitions, "store_durability": durability, "changelog": changelog,
             "produce": ["seconds": produceSeconds, "events_per_s": Double(total) / produceSeconds],
             "peer_plain_consume": ["seconds": peerSeconds, "events_per_s": Double(total) / peerSeconds],
             "group_join_seconds": joinSeconds,

@@ -139,6 +139,30 @@ struct KafkaMockClusterTests {
         try await producer.close()
     }
 
+    /// `sendAll` keeps the input order (one partition's offsets follow it), waits for room when the queue is full
+    /// and settles each record on its own: one refused record fails alone.
+    @Test func sendAllKeepsOrderWaitsForRoomAndSettlesEachRecord() async throws {
+        let cluster = try KafkaMockCluster(brokers: 1)
+        let topic = uniqueName("sendall")
+        try cluster.createTopic(topic, partitions: 1)
+        let producer = try Self.producer(cluster, maxQueued: 5)
+        var records = (0..<40).map { KafkaProducerRecord(topic: topic, partition: 0, key: "k\($0)", value: Array("v\($0)".utf8)) }
+        // Larger than message.max.bytes (1 MB default): refused by librdkafka at once.
+        records.insert(KafkaProducerRecord(topic: topic, partition: 0, key: "big", value: [UInt8](repeating: 7, count: 2_000_000)), at: 17)
+        let results = await producer.sendAll(records)
+        #expect(results.count == 41)
+        guard case .failure(let refused) = results[17] else { Issue.record("the oversized record was not refused"); return }
+        #expect(refused.code == .messageSizeTooLarge)
+        var offsets: [Int64] = []
+        for (index, result) in results.enumerated() where index != 17 {
+            guard case .success(let report) = result else { Issue.record("record \(index) failed: \(result)"); continue }
+            offsets.append(report.offset ?? -1)
+        }
+        #expect(offsets == Array(0..<40))
+        #expect(await producer.sendAll([]).isEmpty)
+        try await producer.close()
+    }
+
     @Test func retriableProduceErrorsAreRetriedWithoutDuplicates() async throws {
         let cluster = try KafkaMockCluster(brokers: 1)
         let topic = uniqueName("retry")

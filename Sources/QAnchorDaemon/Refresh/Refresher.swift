@@ -225,23 +225,14 @@ public final class Refresher: Sendable {
     /// the others.
     private func publish(_ prepared: [Prepared], summary: inout Summary) async -> (completed: [CompletedRefresh], failed: [Prepared]) {
         let began = ContinuousClock.now
-        let producer = self.producer
-        let acknowledged: [Int: Bool] = await withTaskGroup(of: (Int, Bool).self) { group in
-            for (index, item) in prepared.enumerated() {
-                group.addTask {
-                    await withTaskGroup(of: Bool.self) { sends in
-                        for record in item.producerRecords {
-                            sends.addTask { (try? await producer.send(record)) != nil }
-                        }
-                        var all = true
-                        for await ok in sends { all = all && ok }
-                        return (index, all)
-                    }
-                }
-            }
-            var out: [Int: Bool] = [:]
-            for await (index, ok) in group { out[index] = ok }
-            return out
+        // Every record of the page in one batch; a user counts as published only if all of its records were acked.
+        let results = await producer.sendAll(prepared.flatMap(\.producerRecords))
+        var acknowledged: [Int: Bool] = [:]
+        var cursor = 0
+        for (index, item) in prepared.enumerated() {
+            let mine = results[cursor..<(cursor + item.producerRecords.count)]
+            acknowledged[index] = mine.allSatisfy { if case .success = $0 { return true } else { return false } }
+            cursor += item.producerRecords.count
         }
         if !prepared.isEmpty { metrics.latency("publish").record(ContinuousClock.now - began) }
         var completed: [CompletedRefresh] = []

@@ -1,6 +1,7 @@
 import Logging
 import QAnchorKafka
 import QAnchorStore
+import Synchronization
 
 /// Writes changelog entries (docs/daemon.md "Changelog") and orders them with the store commits they cover.
 ///
@@ -18,6 +19,10 @@ final class ChangelogWriter: Sendable {
     let encoding: VectorEncoding
     private let producer: KafkaProducer
     private let lock = AsyncLock()
+    /// Tombstones waiting to ride along with the next write (they are only for compaction: no hurry, no round trip
+    /// of their own). Bounded; beyond the bound they are dropped (a replay discards such events anyway).
+    private let pendingTombstones = Mutex<(entries: [Int32: [ChangelogEntry]], count: Int)>(([:], 0))
+    static let maxPendingTombstones = 200_000
     private let metrics: DaemonMetrics
     private let logger: Logger
 
@@ -55,6 +60,9 @@ final class ChangelogWriter: Sendable {
         func write(_ entries: [Int32: [ChangelogEntry]]) async throws -> [SourceOffset] {
             var last: [Int32: Int64] = [:]
             var unknown: Set<Int32> = []
+            // Pending tombstones only for the partitions this write covers: those are leased by the caller, and the
+            // positions returned must not move past another owner's entries for a partition this instance lost.
+            let entries = entries.merging(writer.takeTombstones(for: Set(entries.keys))) { $1 + $0 }
             let events = entries.mapValues { $0.filter { if case .offset = $0 { return false } else { return true } } }
             let offsets = entries.mapValues { $0.filter { if case .offset = $0 { return true } else { return false } } }
             for phase in [events, offsets] {
@@ -72,57 +80,70 @@ final class ChangelogWriter: Sendable {
 
     /// Best-effort tombstones for events that left the state, so compaction can drop their entries (a replay would
     /// drop them anyway: they are outside the window, or `K_m` newer events of the user are in the changelog).
-    /// Without them the changelog would keep every event ever ingested.
+    /// Without them the changelog would keep every event ever ingested. They go out with the next write.
     func tombstones(for removed: [RemovedEvent]) {
         guard !removed.isEmpty else { return }
-        let entries = Dictionary(grouping: removed, by: \.user.partition).mapValues { list in
-            list.map { ChangelogEntry.removedEvent(user: $0.user.userID, modality: $0.modality, eventID: $0.eventID) }
-        }
-        let producer = self.producer, topic = self.topic, metrics = self.metrics
-        Task {
-            for (partition, list) in entries {
-                for entry in list {
-                    if (try? await producer.send(KafkaProducerRecord(topic: topic, partition: partition, key: entry.key, value: nil))) != nil {
-                        metrics.changelogRecords(kind: "tombstone").increment()
-                    }
-                }
+        pendingTombstones.withLock { pending in
+            for r in removed where pending.count < Self.maxPendingTombstones {
+                pending.entries[r.user.partition, default: []].append(
+                    .removedEvent(user: r.user.userID, modality: r.modality, eventID: r.eventID))
+                pending.count += 1
             }
         }
     }
 
-    func send(_ entries: [Int32: [ChangelogEntry]]) async throws -> [(Int32, Int64?)] {
-        let producer = self.producer, topic = self.topic, encoding = self.encoding, metrics = self.metrics, logger = self.logger
-        return try await withThrowingTaskGroup(of: (Int32, Int64?).self) { group in
-            for (partition, list) in entries {
-                for entry in list {
-                    group.addTask {
-                        var entry = entry
-                        let report: KafkaDeliveryReport
-                        do {
-                            report = try await producer.send(KafkaProducerRecord(
-                                topic: topic, partition: partition, key: entry.key, value: entry.value(encoding: encoding)))
-                        } catch let error as KafkaError where DeadLetter.isRefusedForContent(error) {
-                            // A refresh record too large for the topic (its outputs): record the version alone, with no
-                            // input digest, so the next owner republishes the user (with the next version) instead of
-                            // serving nothing. Other entries cannot shrink: the failure stands.
-                            guard case let .refresh(user, record, outputs) = entry, !outputs.isEmpty else { throw error }
-                            logger.warning("changelog refresh record refused for its size; writing it without outputs",
-                                           metadata: ["partition": "\(partition)", "error": "\(error.code.name)"])
-                            var bare = record
-                            bare.inputDigest = []
-                            entry = .refresh(user: user, record: bare, outputs: [:])
-                            report = try await producer.send(KafkaProducerRecord(
-                                topic: topic, partition: partition, key: entry.key, value: entry.value(encoding: encoding)))
-                        }
-                        metrics.changelogRecords(kind: entry.kindName).increment()
-                        return (partition, report.offset)
-                    }
-                }
+    /// Takes the pending tombstones of `partitions` (for a write to them).
+    fileprivate func takeTombstones(for partitions: Set<Int32>) -> [Int32: [ChangelogEntry]] {
+        pendingTombstones.withLock { pending in
+            var taken: [Int32: [ChangelogEntry]] = [:]
+            for partition in partitions {
+                guard let list = pending.entries.removeValue(forKey: partition) else { continue }
+                taken[partition] = list
+                pending.count -= list.count
             }
-            var out: [(Int32, Int64?)] = []
-            for try await item in group { out.append(item) }
-            return out
+            return taken
         }
+    }
+
+    /// Drops the pending tombstones of partitions this instance no longer owns (their next owner writes its own).
+    func discardTombstones(for partitions: Set<Int32>) {
+        pendingTombstones.withLock { pending in
+            for partition in partitions {
+                pending.count -= pending.entries.removeValue(forKey: partition)?.count ?? 0
+            }
+        }
+    }
+
+    /// Produces `entries` in order (one `sendAll`) and returns each one's partition and offset.
+    func send(_ entries: [Int32: [ChangelogEntry]]) async throws -> [(Int32, Int64?)] {
+        let flat = entries.sorted { $0.key < $1.key }.flatMap { partition, list in list.map { (partition, $0) } }
+        let records = flat.map { KafkaProducerRecord(topic: topic, partition: $0.0, key: $0.1.key, value: $0.1.value(encoding: encoding)) }
+        var out: [(Int32, Int64?)] = []
+        out.reserveCapacity(flat.count)
+        for ((partition, entry), result) in zip(flat, await producer.sendAll(records)) {
+            switch result {
+            case .success(let report):
+                metrics.changelogRecords(kind: entry.kindName).increment()
+                out.append((partition, report.offset))
+            case .failure(let error):
+                // A refresh record too large for the topic (its outputs): record the version alone, with no input
+                // digest, so the next owner republishes the user (with the next version) instead of serving nothing.
+                // Other entries cannot shrink: the failure stands.
+                guard DeadLetter.isRefusedForContent(error), case let .refresh(user, record, outputs) = entry, !outputs.isEmpty else {
+                    throw error
+                }
+                logger.warning("changelog refresh record refused for its size; writing it without outputs",
+                               metadata: ["partition": "\(partition)", "error": "\(error.code.name)"])
+                var bare = record
+                bare.inputDigest = []
+                let fallback = ChangelogEntry.refresh(user: user, record: bare, outputs: [:])
+                let report = try await producer.send(KafkaProducerRecord(topic: topic, partition: partition, key: fallback.key,
+                                                                         value: fallback.value(encoding: encoding)))
+                metrics.changelogRecords(kind: fallback.kindName).increment()
+                out.append((partition, report.offset))
+            }
+        }
+        return out
     }
 }
 

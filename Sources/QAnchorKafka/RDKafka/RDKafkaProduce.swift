@@ -12,7 +12,11 @@ enum RDKafkaProduce {
         var cursor = 0
         func copy(_ bytes: some Collection<UInt8>, terminate: Bool) -> UnsafeMutableRawPointer {
             let start = scratch.baseAddress! + cursor
-            for byte in bytes { scratch[cursor] = byte; cursor += 1 }
+            let copied = bytes.withContiguousStorageIfAvailable { source -> Bool in
+                if let base = source.baseAddress { start.copyMemory(from: base, byteCount: source.count) }
+                return true
+            } ?? false
+            if copied { cursor += bytes.count } else { for byte in bytes { scratch[cursor] = byte; cursor += 1 } }
             if terminate { scratch[cursor] = 0; cursor += 1 }
             return start
         }
