@@ -182,8 +182,8 @@ public final class Daemon: Service, Sendable {
         // Vectors rounded to the changelog's float16 are stored as float16: lossless, half the bytes.
         if configuration.scaling.changelog && configuration.scaling.changelogVectorEncoding == "float16" { store.vectorEncoding = .float16 }
         store.prefixKVBudgetBytes = configuration.store.prefixKVBudgetMB << 20
-        store.environment.initialMapSize = configuration.store.mapSizeMB << 20
-        store.environment.durability = configuration.store.durable ? .durable : .noMetaSync
+        store.initialSizeBytes = configuration.store.mapSizeMB << 20
+        store.durability = configuration.store.durable ? .durable : .noMetaSync
         if configuration.store.commit == "journaled" {
             store.commitMode = .journaled(interval: .milliseconds(configuration.store.checkpointIntervalMs),
                                           maxEvents: configuration.store.checkpointEvents)

@@ -194,7 +194,7 @@ struct BenchRebalanceCommand: AsyncParsableCommand {
             modalities: ["bill", "app", "mini", "search", "spm"].map { ModalitySchema(name: $0, kind: .text, cap: 50, dimension: w) })
         storeConfiguration.windowMilliseconds = 90 * 86_400_000
         storeConfiguration.vectorEncoding = .float16  // as the daemon stores vectors that came through an fp16 changelog
-        storeConfiguration.environment.durability = Durability(rawValue: durability) ?? .durable
+        storeConfiguration.durability = Durability(rawValue: durability) ?? .durable
         let store = try EventStore(configuration: storeConfiguration, logger: logger)
         let restorer = ChangelogRestorer(topic: topic, client: client, store: store, logger: logger)
         let began = ContinuousClock.now, cpuBefore = BenchMachine.processCPUSeconds

@@ -24,12 +24,11 @@ struct BenchTokenizersCommand: ParsableCommand {
 
     func run() throws {
         let data = try Data(contentsOf: URL(fileURLWithPath: goldens))
-        guard let root = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw ValidationError("\(goldens): not a JSON object")
+        let root: GoldenTexts
+        do { root = try JSONDecoder().decode(GoldenTexts.self, from: data) } catch {
+            throw ValidationError("\(goldens): not a goldens file (\(error))")
         }
-        let texts = ["cases", "fuzz"].flatMap { key in
-            (root[key] as? [[String: Any]] ?? []).compactMap { $0["text"] as? String }
-        }
+        let texts = (root.cases ?? []).compactMap(\.text) + (root.fuzz ?? []).compactMap(\.text)
         guard !texts.isEmpty else { throw ValidationError("\(goldens): no texts") }
         let bytes = texts.reduce(0) { $0 + $1.utf8.count }
 
@@ -54,19 +53,17 @@ struct BenchTokenizersCommand: ParsableCommand {
                 "tokens": tokens, "checksum": Self.checksum(ids), "load_seconds": Self.seconds(loadTime),
                 "vocabulary_size": tokenizer.vocabularySize,
             ]
-            if let p = peer?[name] as? [String: Any], let batch = p["batch_seconds"] as? Double,
-               let loop = p["loop_seconds"] as? Double {
-                entry["peer_load_seconds"] = p["load_seconds"]
-                entry["peer_batch_seconds"] = batch
-                entry["peer_loop_seconds"] = loop
-                entry["speedup_vs_peer_batch"] = batch / seconds
-                entry["speedup_vs_peer_loop"] = loop / seconds
-                entry["same_ids_as_peer"] = (p["checksum"] as? Int) == Self.checksum(ids)
-                    && (p["tokens"] as? Int) == tokens
+            if let p = name == "bpe" ? peer?.bpe : peer?.wordpiece {
+                entry["peer_load_seconds"] = p.loadSeconds
+                entry["peer_batch_seconds"] = p.batchSeconds
+                entry["peer_loop_seconds"] = p.loopSeconds
+                entry["speedup_vs_peer_batch"] = p.batchSeconds / seconds
+                entry["speedup_vs_peer_loop"] = p.loopSeconds / seconds
+                entry["same_ids_as_peer"] = p.checksum == Self.checksum(ids) && p.tokens == tokens
             }
             result[name] = entry
         }
-        if let version = peer?["tokenizers_version"] { result["peer"] = "tokenizers \(version) (Rust, 1 thread)" }
+        if let version = peer?.tokenizersVersion { result["peer"] = "tokenizers \(version) (Rust, 1 thread)" }
         let json = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys, .prettyPrinted])
         FileHandle.standardOutput.write(json)
         FileHandle.standardOutput.write(Data("\n".utf8))
@@ -87,7 +84,21 @@ struct BenchTokenizersCommand: ParsableCommand {
         return total
     }
 
-    private func runPeer(_ texts: [String]) throws -> [String: Any]? {
+    /// The texts of `testdata/tokenizers/goldens.json`.
+    private struct GoldenTexts: Decodable {
+        struct Case: Decodable { let text: String? }
+        let cases: [Case]?, fuzz: [Case]?
+    }
+
+    /// What `ops/bench/tokenizers_peer.py` prints.
+    private struct PeerReport: Decodable {
+        struct Figures: Decodable {
+            let loadSeconds: Double, batchSeconds: Double, loopSeconds: Double, checksum: Int, tokens: Int
+        }
+        let bpe: Figures?, wordpiece: Figures?, tokenizersVersion: String?
+    }
+
+    private func runPeer(_ texts: [String]) throws -> PeerReport? {
         guard !peerPython.isEmpty, FileManager.default.isExecutableFile(atPath: peerPython) else { return nil }
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("qanchor-bench-texts-\(getpid()).json")
         try JSONSerialization.data(withJSONObject: texts).write(to: file)
@@ -104,6 +115,8 @@ struct BenchTokenizersCommand: ParsableCommand {
         guard process.terminationStatus == 0 else {
             throw ValidationError("peer \(peerScript) exited with status \(process.terminationStatus)")
         }
-        return try JSONSerialization.jsonObject(with: output) as? [String: Any]
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return try decoder.decode(PeerReport.self, from: output)
     }
 }

@@ -50,7 +50,7 @@ struct StoreRestoreCommand: AsyncParsableCommand {
 
     func run() async throws {
         var config = StoreConfiguration(directory: URL(fileURLWithPath: store), modalities: [])
-        config.environment.initialMapSize = 1 << 20
+        config.initialSizeBytes = 1 << 20
         try EventStore.restore(backup: URL(fileURLWithPath: from), into: URL(fileURLWithPath: store), configuration: config)
         print("restored \(from) into \(store)")
     }

@@ -64,7 +64,7 @@ import Testing
         let y = Tensor(zeros: [m, n]), z = Tensor(zeros: [m, n])
         bf16Linear(x.data, rows: m, weight: packed, into: y.data, accumulate: false, scratch: scratch, threads: 2)
         z.data.update(from: start.data, count: m * n)
-        linear(x.data, rows: m, inFeatures: k, weight: .bf16(packed), bias: bias, into: z.data, accumulate: true,
+        linear(x.data, rows: m, inFeatures: k, weight: packed, bias: bias, into: z.data, accumulate: true,
                scratch: scratch, threads: 2)
         var worst = 0.0
         for i in 0..<m {

@@ -4,7 +4,7 @@ import Foundation
 ///
 /// Invariants (checked on load): every size positive, `hiddenSize` divisible by `heads`, `hidden_act == "gelu"`
 /// (the exact erf form), absolute position embeddings. Threading: immutable value.
-public struct BertConfiguration: Sendable, Equatable {
+public struct BertConfiguration: Sendable, Equatable, ModelShape {
     public var vocabularySize: Int
     public var hiddenSize: Int
     public var layers: Int

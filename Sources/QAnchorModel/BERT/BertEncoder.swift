@@ -25,23 +25,16 @@ public final class BertEncoder: @unchecked Sendable {
     /// ``ModelLoadError/unsupportedPrecision(_:reason:)`` (checked first).
     public convenience init(directory: URL, precision: ComputePrecision = .fp32,
                             logger: Logger = Logger(label: "qanchor.model")) throws {
-        try precision.checkSupported()
-        let start = DispatchTime.now().uptimeNanoseconds
-        let (configURL, file) = try ModelDirectory.open(directory)
-        let configuration = try BertConfiguration(contentsOf: configURL)
-        self.init(configuration: configuration, precision: precision,
-                  weights: try BertWeights(file: file, configuration: configuration, precision: precision))
-        ModelDirectory.logLoaded("BERT encoder (\(precision))", directory: directory, layers: configuration.layers,
-                                 hidden: configuration.hiddenSize, weightBytes: weightBytes, since: start, logger: logger)
+        let (configuration, weights) = try BertWeights.load("BERT encoder", directory: directory, precision: precision, logger: logger)
+        self.init(configuration: configuration, precision: precision, weights: weights)
     }
 
     /// An encoder with deterministic random weights of the given shape (benchmarks), stored for `precision`.
     /// Throws ``ModelLoadError/unsupportedPrecision(_:reason:)`` (never for fp32).
     public convenience init(randomWeights configuration: BertConfiguration, seed: UInt64 = 1,
                             precision: ComputePrecision = .fp32) throws {
-        try precision.checkSupported()
         self.init(configuration: configuration, precision: precision,
-                  weights: BertWeights(randomFor: configuration, seed: seed, precision: precision))
+                  weights: try BertWeights.random(configuration, seed: seed, precision: precision))
     }
 
     init(configuration: BertConfiguration, precision: ComputePrecision, weights: BertWeights) {

@@ -2,20 +2,20 @@ import Foundation
 
 /// The weights of one BERT layer in the engine's layout: PyTorch `[out, in]` matrices (used by sgemm as-is),
 /// query/key/value fused into one `[3d, d]` matrix so that one sgemm projects all three.
-/// Matrices are fp32 or bf16-packed per the load's ``ComputePrecision``; biases and norms stay fp32.
+/// Matrices are in the form of the load's ``ComputeBackend``; biases and norms stay fp32.
 struct BertLayerWeights: Sendable {
-    let qkvWeight: LinearWeight, qkvBias: Tensor                     // [3d, d], [3d]
-    let attentionOutWeight: LinearWeight, attentionOutBias: Tensor   // [d, d], [d]
+    let qkvWeight: any LinearWeight, qkvBias: Tensor                     // [3d, d], [3d]
+    let attentionOutWeight: any LinearWeight, attentionOutBias: Tensor   // [d, d], [d]
     let attentionNormWeight: Tensor, attentionNormBias: Tensor       // [d]
-    let intermediateWeight: LinearWeight, intermediateBias: Tensor   // [F, d], [F]
-    let outputWeight: LinearWeight, outputBias: Tensor               // [d, F], [d]
+    let intermediateWeight: any LinearWeight, intermediateBias: Tensor   // [F, d], [F]
+    let outputWeight: any LinearWeight, outputBias: Tensor               // [d, F], [d]
     let outputNormWeight: Tensor, outputNormBias: Tensor       // [d]
 }
 
 /// All weights of a `BertModel` (the pooler is not used: the engine returns the [CLS] hidden state).
 ///
 /// Threading: immutable after loading; shared read-only.
-struct BertWeights: Sendable {
+struct BertWeights: ModelWeights {
     let wordEmbeddings: Tensor        // [V, d]
     let positionEmbeddings: Tensor    // [P, d]
     let tokenTypeEmbeddings: Tensor   // [types, d]
@@ -23,10 +23,8 @@ struct BertWeights: Sendable {
     let layers: [BertLayerWeights]
 
     /// Loads from a `BertModel` safetensors file (names with or without a `bert.` prefix), checking every shape.
-    /// With `.bf16`, each layer's matrices are packed as soon as they are read.
-    init(file: SafeTensorsFile, configuration c: BertConfiguration, precision: ComputePrecision) throws {
-        let threads = BLAS.threads
-        func linear(_ t: Tensor) -> LinearWeight { LinearWeight(t, precision: precision, threads: threads) }
+    /// Tensors the engine does not use and skips: the pooler, `position_ids` buffers, `cls.*` pre-training heads.
+    init(file: SafeTensorsFile, shape c: BertConfiguration, maker: WeightMaker) throws {
         var w = WeightLoader(file: file, prefixes: ["", "bert."]) { name in
             name.contains("pooler.") || name.hasSuffix("position_ids") || name.hasPrefix("cls.")
         }
@@ -46,29 +44,27 @@ struct BertWeights: Sendable {
             let kb = try w.load(p + "attention.self.key.bias", shape: [d])
             let vb = try w.load(p + "attention.self.value.bias", shape: [d])
             layers.append(BertLayerWeights(
-                qkvWeight: linear(.concatenatingRows([q, k, v])), qkvBias: .concatenatingRows([qb, kb, vb]),
-                attentionOutWeight: linear(try w.load(p + "attention.output.dense.weight", shape: [d, d])),
+                qkvWeight: maker.linear(fusing: [q, k, v]), qkvBias: .concatenatingRows([qb, kb, vb]),
+                attentionOutWeight: maker.linear(try w.load(p + "attention.output.dense.weight", shape: [d, d])),
                 attentionOutBias: try w.load(p + "attention.output.dense.bias", shape: [d]),
                 attentionNormWeight: try w.load(p + "attention.output.LayerNorm.weight", shape: [d]),
                 attentionNormBias: try w.load(p + "attention.output.LayerNorm.bias", shape: [d]),
-                intermediateWeight: linear(try w.load(p + "intermediate.dense.weight", shape: [f, d])),
+                intermediateWeight: maker.linear(try w.load(p + "intermediate.dense.weight", shape: [f, d])),
                 intermediateBias: try w.load(p + "intermediate.dense.bias", shape: [f]),
-                outputWeight: linear(try w.load(p + "output.dense.weight", shape: [d, f])),
+                outputWeight: maker.linear(try w.load(p + "output.dense.weight", shape: [d, f])),
                 outputBias: try w.load(p + "output.dense.bias", shape: [d]),
                 outputNormWeight: try w.load(p + "output.LayerNorm.weight", shape: [d]),
                 outputNormBias: try w.load(p + "output.LayerNorm.bias", shape: [d])))
         }
         self.layers = layers
         try w.checkNoneLeft()
-        if precision != .fp32 { releaseFreedHeapPages() }
     }
 
     /// Random weights of the given shape (benchmarks), uniform with a scale that keeps activations O(1).
-    init(randomFor c: BertConfiguration, seed: UInt64, precision: ComputePrecision) {
-        let d = c.hiddenSize, f = c.intermediateSize, threads = BLAS.threads
-        var s = seed
-        func r(_ shape: [Int], _ scale: Float) -> Tensor { s &+= 1; return .random(shape: shape, scale: scale, seed: s) }
-        func m(_ shape: [Int], _ scale: Float) -> LinearWeight { LinearWeight(r(shape, scale), precision: precision, threads: threads) }
+    init(randomFor c: BertConfiguration, maker: inout WeightMaker) {
+        let d = c.hiddenSize, f = c.intermediateSize
+        func r(_ shape: [Int], _ scale: Float) -> Tensor { maker.random(shape, scale: scale) }
+        func m(_ shape: [Int], _ scale: Float) -> any LinearWeight { maker.randomLinear(shape, scale: scale) }
         let ws = 1 / Float(d).squareRoot()
         wordEmbeddings = r([c.vocabularySize, d], 1)
         positionEmbeddings = r([c.maxPositions, d], 0.1)
@@ -83,10 +79,9 @@ struct BertWeights: Sendable {
                              outputWeight: m([d, f], 1 / Float(f).squareRoot()), outputBias: r([d], 0.02),
                              outputNormWeight: .filled(shape: [d], value: 1), outputNormBias: Tensor(zeros: [d]))
         }
-        if precision != .fp32 { releaseFreedHeapPages() }
     }
 
-    /// Total bytes of weights held (fp32 tensors + packed bf16 matrices).
+    /// Total bytes of weights held (fp32 tensors + the backend's matrices).
     var byteCount: Int {
         var n = (wordEmbeddings.count + positionEmbeddings.count + tokenTypeEmbeddings.count + 2 * embeddingNormWeight.count) * 4
         for l in layers {

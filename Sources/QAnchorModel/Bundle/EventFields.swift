@@ -67,7 +67,7 @@ public struct EventFields: Sendable {
 
     /// `features`: exactly `count` numbers, each finite as fp32.
     public func features(count: Int) throws(EventFieldProblem) -> [Float] {
-        let items: [JSONLineValue]
+        let items: [JSONValue]
         switch object[.features] {
         case nil, .null?: throw .missing(field: "features")
         case let .array(a)?: items = a
@@ -89,9 +89,9 @@ public struct EventFields: Sendable {
     }
 }
 
-/// The event's keys of one JSON object, decoded as `JSONLineValue`s (nil: absent or null).
+/// The event's keys of one JSON object, decoded as `JSONValue`s (nil: absent or null).
 private struct EventObject: Decodable, Sendable {
-    private var values: [JSONLineValue?] = Array(repeating: nil, count: Key.allCases.count)
+    private var values: [JSONValue?] = Array(repeating: nil, count: Key.allCases.count)
 
     fileprivate enum Key: Int, CodingKey, CaseIterable {
         case modality, eventID, userID, ts, text, features
@@ -121,10 +121,10 @@ private struct EventObject: Decodable, Sendable {
         init?(intValue: Int) { nil }
     }
 
-    fileprivate subscript(key: Key) -> JSONLineValue? { values[key.rawValue] }
+    fileprivate subscript(key: Key) -> JSONValue? { values[key.rawValue] }
 
     /// By JSON key name (nil for keys other than the event's).
-    subscript(name: String) -> JSONLineValue? { Key(stringValue: name).flatMap { values[$0.rawValue] } }
+    subscript(name: String) -> JSONValue? { Key(stringValue: name).flatMap { values[$0.rawValue] } }
 
     init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: Key.self)
@@ -134,7 +134,7 @@ private struct EventObject: Decodable, Sendable {
     /// The value of `key` (nil when absent or null): the expected type first (nothing thrown on the common path),
     /// then, for a value of another type, the exact value for the error message. Anything but a type mismatch (a
     /// string with a lone surrogate escape, a number out of range) makes the whole value malformed.
-    private static func value(_ c: KeyedDecodingContainer<Key>, _ key: Key) throws -> JSONLineValue? {
+    private static func value(_ c: KeyedDecodingContainer<Key>, _ key: Key) throws -> JSONValue? {
         do {
             switch key {
             case .ts: return try c.decodeIfPresent(Int64.self, forKey: key).map { .integer($0) }
@@ -147,7 +147,7 @@ private struct EventObject: Decodable, Sendable {
             // A number that is not an Int64 (fraction, exponent, too large): decoded exactly below.
         }
         if key == .ts, let text = try? c.decode(String.self, forKey: key) { return .string(text) }
-        return try c.decode(JSONLineValue.self, forKey: key)
+        return try c.decode(JSONValue.self, forKey: key)
     }
 }
 

@@ -1,8 +1,8 @@
 import CQAnchorKernels
 
-/// Qwen2's token embedding table `[V, d]` (rows are copied into the input when a token is embedded). fp32, or with
-/// bf16 precision each value rounded to bf16 (nearest even) and stored in half the bytes — exact for bf16
-/// checkpoints such as Qwen2.5, whose table is 0.27 GB of the 0.5B model's 0.99 GB in bf16.
+/// Qwen2's token embedding table `[V, d]` (rows are copied into the input when a token is embedded), in the storage
+/// its ``ComputeBackend`` chose: fp32, or each value rounded to bf16 (nearest even) and stored in half the bytes —
+/// exact for bf16 checkpoints such as Qwen2.5, whose table is 0.27 GB of the 0.5B model's 0.99 GB in bf16.
 ///
 /// Invariants: `rows · width` values. Threading: immutable after loading; shared read-only.
 struct EmbeddingTable: Sendable {
@@ -11,10 +11,13 @@ struct EmbeddingTable: Sendable {
     /// bf16 values, two per float slot (a `FloatBuffer` for alignment and huge pages); nil for fp32.
     private let bf16: FloatBuffer?
 
-    init(_ table: Tensor, precision: ComputePrecision) {
+    /// How the values are held.
+    enum Storage: Sendable { case fp32, bf16 }
+
+    init(_ table: Tensor, storage: Storage) {
         rows = table.rows
         width = table.columns
-        switch precision {
+        switch storage {
         case .fp32:
             fp32 = table
             bf16 = nil

@@ -7,7 +7,7 @@ import Foundation
 /// configs, from `rope_parameters.rope_theta`; only the default RoPE type is supported.
 /// `tie_word_embeddings` does not matter to the engine: it never applies the LM head, and an `lm_head.weight` in the
 /// file is ignored. Threading: immutable value.
-public struct Qwen2Configuration: Sendable, Equatable {
+public struct Qwen2Configuration: Sendable, Equatable, ModelShape {
     public var vocabularySize: Int
     public var hiddenSize: Int
     public var layers: Int
@@ -63,10 +63,10 @@ public struct Qwen2Configuration: Sendable, Equatable {
         let act = try c.string("hidden_act", default: "silu")
         guard act == "silu" else { throw bad("hidden_act", "expected \"silu\", found \"\(act)\"") }
         guard try !c.bool("use_sliding_window", default: false) else { throw bad("use_sliding_window", "sliding window is not supported") }
-        if let rope = c.object["rope_parameters"] as? [String: Any], let type = rope["rope_type"] as? String, type != "default" {
+        if let type = c.object["rope_parameters"]?.objectValue?["rope_type"]?.stringValue, type != "default" {
             throw bad("rope_parameters.rope_type", "only \"default\" RoPE is supported, found \"\(type)\"")
         }
-        if let scaling = c.object["rope_scaling"], !(scaling is NSNull) {
+        if let scaling = c.object["rope_scaling"], !scaling.isNull {
             throw bad("rope_scaling", "RoPE scaling is not supported")
         }
     }

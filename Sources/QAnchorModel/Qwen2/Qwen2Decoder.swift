@@ -31,23 +31,16 @@ public final class Qwen2Decoder: @unchecked Sendable {
     /// the file, key or tensor at fault, or ``ModelLoadError/unsupportedPrecision(_:reason:)`` (checked first).
     public convenience init(directory: URL, precision: ComputePrecision = .fp32,
                             logger: Logger = Logger(label: "qanchor.model")) throws {
-        try precision.checkSupported()
-        let start = DispatchTime.now().uptimeNanoseconds
-        let (configURL, file) = try ModelDirectory.open(directory)
-        let configuration = try Qwen2Configuration(contentsOf: configURL)
-        self.init(configuration: configuration, precision: precision,
-                  weights: try Qwen2Weights(file: file, configuration: configuration, precision: precision))
-        ModelDirectory.logLoaded("Qwen2 decoder (\(precision))", directory: directory, layers: configuration.layers,
-                                 hidden: configuration.hiddenSize, weightBytes: weightBytes, since: start, logger: logger)
+        let (configuration, weights) = try Qwen2Weights.load("Qwen2 decoder", directory: directory, precision: precision, logger: logger)
+        self.init(configuration: configuration, precision: precision, weights: weights)
     }
 
     /// A decoder with deterministic random weights of the given shape (benchmarks), stored for `precision`.
     /// Throws ``ModelLoadError/unsupportedPrecision(_:reason:)`` (never for fp32).
     public convenience init(randomWeights configuration: Qwen2Configuration, seed: UInt64 = 1,
                             precision: ComputePrecision = .fp32) throws {
-        try precision.checkSupported()
         self.init(configuration: configuration, precision: precision,
-                  weights: Qwen2Weights(randomFor: configuration, seed: seed, precision: precision))
+                  weights: try Qwen2Weights.random(configuration, seed: seed, precision: precision))
     }
 
     init(configuration: Qwen2Configuration, precision: ComputePrecision, weights: Qwen2Weights) {

@@ -2,34 +2,32 @@ import Foundation
 
 /// One Qwen2 decoder layer in the engine's layout: PyTorch `[out, in]` matrices, q/k/v fused into one
 /// `[qWidth + 2·kvWidth, d]` matrix (with fused bias) and gate/up fused into `[2F, d]`, so each needs one product.
-/// Matrices are fp32 or bf16-packed per the load's ``ComputePrecision``; norms and biases stay fp32.
+/// Matrices are in the form of the load's ``ComputeBackend``; norms and biases stay fp32.
 struct Qwen2LayerWeights: Sendable {
     let inputNorm: Tensor                       // [d]
-    let qkvWeight: LinearWeight, qkvBias: Tensor   // [qW + 2 kvW, d], [qW + 2 kvW]
-    let outputWeight: LinearWeight              // [d, qW]
+    let qkvWeight: any LinearWeight, qkvBias: Tensor   // [qW + 2 kvW, d], [qW + 2 kvW]
+    let outputWeight: any LinearWeight             // [d, qW]
     let postAttentionNorm: Tensor               // [d]
-    let gateUpWeight: LinearWeight              // [2F, d]  (gate rows, then up rows)
-    let downWeight: LinearWeight                // [d, F]
+    let gateUpWeight: any LinearWeight             // [2F, d]  (gate rows, then up rows)
+    let downWeight: any LinearWeight               // [d, F]
 }
 
 /// All weights of a `Qwen2Model` (`model.` prefix optional; `lm_head.weight` ignored, the LM head is never applied).
 ///
 /// Threading: immutable after loading; shared read-only.
-struct Qwen2Weights: Sendable {
+struct Qwen2Weights: ModelWeights {
     let embedTokens: EmbeddingTable       // [V, d]
     let layers: [Qwen2LayerWeights]
     let finalNorm: Tensor                 // [d]
 
-    /// Loads and checks every tensor; with `.bf16`, each layer's matrices are packed as soon as they are read (the
-    /// fp32 copies of one layer at a time are alive while loading).
-    init(file: SafeTensorsFile, configuration c: Qwen2Configuration, precision: ComputePrecision) throws {
-        let threads = BLAS.threads
-        func linear(_ t: Tensor) -> LinearWeight { LinearWeight(t, precision: precision, threads: threads) }
+    /// Loads and checks every tensor; each layer's matrices are converted to the backend's form as soon as they are
+    /// read. Tensors the engine does not use and skips: `lm_head.weight`, `rotary_emb.inv_freq` buffers.
+    init(file: SafeTensorsFile, shape c: Qwen2Configuration, maker: WeightMaker) throws {
         var w = WeightLoader(file: file, prefixes: ["model.", ""]) { name in
             name == "lm_head.weight" || name.hasSuffix("rotary_emb.inv_freq")
         }
         let d = c.hiddenSize, qW = c.queryWidth, kvW = c.kvWidth, f = c.intermediateSize
-        embedTokens = EmbeddingTable(try w.load("embed_tokens.weight", shape: [c.vocabularySize, d]), precision: precision)
+        embedTokens = maker.embeddingTable(try w.load("embed_tokens.weight", shape: [c.vocabularySize, d]))
         var layers: [Qwen2LayerWeights] = []
         for i in 0..<c.layers {
             let p = "layers.\(i)."
@@ -43,27 +41,25 @@ struct Qwen2Weights: Sendable {
             let up = try w.load(p + "mlp.up_proj.weight", shape: [f, d])
             layers.append(Qwen2LayerWeights(
                 inputNorm: try w.load(p + "input_layernorm.weight", shape: [d]),
-                qkvWeight: linear(.concatenatingRows([q, k, v])), qkvBias: .concatenatingRows([qb, kb, vb]),
-                outputWeight: linear(try w.load(p + "self_attn.o_proj.weight", shape: [d, qW])),
+                qkvWeight: maker.linear(fusing: [q, k, v]), qkvBias: .concatenatingRows([qb, kb, vb]),
+                outputWeight: maker.linear(try w.load(p + "self_attn.o_proj.weight", shape: [d, qW])),
                 postAttentionNorm: try w.load(p + "post_attention_layernorm.weight", shape: [d]),
-                gateUpWeight: linear(.concatenatingRows([gate, up])),
-                downWeight: linear(try w.load(p + "mlp.down_proj.weight", shape: [d, f]))))
+                gateUpWeight: maker.linear(fusing: [gate, up]),
+                downWeight: maker.linear(try w.load(p + "mlp.down_proj.weight", shape: [d, f]))))
         }
         self.layers = layers
         finalNorm = try w.load("norm.weight", shape: [d])
         try w.checkNoneLeft()
-        if precision != .fp32 { releaseFreedHeapPages() }
     }
 
     /// Random weights of the given shape (benchmarks), scaled to keep activations O(1).
     /// The same random values for both precisions (bf16 rounds them when packing).
-    init(randomFor c: Qwen2Configuration, seed: UInt64, precision: ComputePrecision) {
-        let d = c.hiddenSize, qW = c.queryWidth, kvW = c.kvWidth, f = c.intermediateSize, threads = BLAS.threads
-        var s = seed
-        func r(_ shape: [Int], _ scale: Float) -> Tensor { s &+= 1; return .random(shape: shape, scale: scale, seed: s) }
-        func m(_ shape: [Int], _ scale: Float) -> LinearWeight { LinearWeight(r(shape, scale), precision: precision, threads: threads) }
+    init(randomFor c: Qwen2Configuration, maker: inout WeightMaker) {
+        let d = c.hiddenSize, qW = c.queryWidth, kvW = c.kvWidth, f = c.intermediateSize
+        func r(_ shape: [Int], _ scale: Float) -> Tensor { maker.random(shape, scale: scale) }
+        func m(_ shape: [Int], _ scale: Float) -> any LinearWeight { maker.randomLinear(shape, scale: scale) }
         let ws = 1 / Float(d).squareRoot()
-        embedTokens = EmbeddingTable(r([c.vocabularySize, d], 0.05), precision: precision)
+        embedTokens = maker.embeddingTable(r([c.vocabularySize, d], 0.05))
         layers = (0..<c.layers).map { _ in
             Qwen2LayerWeights(inputNorm: .filled(shape: [d], value: 1),
                               qkvWeight: m([qW + 2 * kvW, d], ws), qkvBias: r([qW + 2 * kvW], 0.02),
@@ -71,10 +67,9 @@ struct Qwen2Weights: Sendable {
                               gateUpWeight: m([2 * f, d], ws), downWeight: m([d, f], 1 / Float(f).squareRoot()))
         }
         finalNorm = .filled(shape: [d], value: 1)
-        if precision != .fp32 { releaseFreedHeapPages() }
     }
 
-    /// Total bytes of weights held (fp32 tensors + packed bf16 matrices).
+    /// Total bytes of weights held (fp32 tensors + the backend's matrices).
     var byteCount: Int {
         var n = embedTokens.byteCount + finalNorm.count * 4
         for l in layers {

@@ -110,22 +110,22 @@ public final class SafeTensorsFile: @unchecked Sendable {
 
     static func parseHeader(_ bytes: Data, dataLength: Int, path: String) throws
         -> ([String: SafeTensorInfo], [String: String]) {
-        let json: Any
-        do { json = try JSONSerialization.jsonObject(with: bytes) } catch {
+        let json: JSONValue
+        do { json = try JSONValue.decode(bytes) } catch {
             throw SafeTensorsError.badHeader(file: path, detail: "header is not valid JSON")
         }
-        guard let object = json as? [String: Any] else {
+        guard let object = json.objectValue else {
             throw SafeTensorsError.badHeader(file: path, detail: "header is not a JSON object")
         }
         var infos: [String: SafeTensorInfo] = [:]
         var metadata: [String: String] = [:]
         for (name, value) in object {
             if name == "__metadata__" {
-                guard let map = value as? [String: Any] else {
+                guard let map = value.objectValue else {
                     throw SafeTensorsError.badHeader(file: path, detail: "__metadata__ is not an object")
                 }
                 for (k, v) in map {
-                    guard let s = v as? String else {
+                    guard let s = v.stringValue else {
                         throw SafeTensorsError.badHeader(file: path, detail: "__metadata__[\(k)] is not a string")
                     }
                     metadata[k] = s
@@ -143,17 +143,17 @@ public final class SafeTensorsFile: @unchecked Sendable {
         return (infos, metadata)
     }
 
-    private static func parseEntry(name: String, value: Any, dataLength: Int, path: String) throws -> SafeTensorInfo {
+    private static func parseEntry(name: String, value: JSONValue, dataLength: Int, path: String) throws -> SafeTensorInfo {
         func bad(_ detail: String) -> SafeTensorsError { .badTensor(file: path, tensor: name, detail: detail) }
-        guard let entry = value as? [String: Any] else { throw bad("entry is not an object") }
-        guard let dtypeName = entry["dtype"] as? String else { throw bad("missing or non-string 'dtype'") }
+        guard let entry = value.objectValue else { throw bad("entry is not an object") }
+        guard let dtypeName = entry["dtype"]?.stringValue else { throw bad("missing or non-string 'dtype'") }
         guard let dtype = SafeTensorDType(rawValue: dtypeName) else { throw bad("unknown dtype '\(dtypeName)'") }
-        guard let shapeValues = entry["shape"] as? [Any] else { throw bad("missing or non-array 'shape'") }
+        guard let shapeValues = entry["shape"]?.arrayValue else { throw bad("missing or non-array 'shape'") }
         let shape = try shapeValues.map { v -> Int in
-            guard let n = exactInt(v), n >= 0 else { throw bad("shape \(shapeValues) has a non-integer or negative dimension") }
+            guard let n = exactInt(v), n >= 0 else { throw bad("shape [\(shapeValues.map(\.summary).joined(separator: ", "))] has a non-integer or negative dimension") }
             return n
         }
-        guard let offsets = entry["data_offsets"] as? [Any], offsets.count == 2,
+        guard let offsets = entry["data_offsets"]?.arrayValue, offsets.count == 2,
               let begin = exactInt(offsets[0]), let end = exactInt(offsets[1]) else {
             throw bad("'data_offsets' must be two integers")
         }
@@ -175,11 +175,8 @@ public final class SafeTensorsFile: @unchecked Sendable {
     }
 
     /// An integer from a JSON number, or nil when it is not an exact integer in range.
-    private static func exactInt(_ v: Any) -> Int? {
-        guard let n = v as? NSNumber else { return nil }
-        let d = n.doubleValue
-        guard d.rounded() == d, abs(d) < 9.0e15 else { return nil }
-        return n.intValue
+    private static func exactInt(_ v: JSONValue) -> Int? {
+        v.exactInteger.map { Int($0) }
     }
 }
 

@@ -57,40 +57,11 @@ func sgemm(m: Int, n: Int, k: Int,
                 Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }
 
-/// Linear layer: `y[T, O] = x[T, I] · Wᵀ + b` with `W: [O, I]` (PyTorch layout, used by sgemm as-is) and an optional
-/// bias `b: [O]`. With `accumulate`, adds into `y` instead (`y += x · Wᵀ`, used for residual connections).
+/// fp32 Linear layer for the fixed-precision parts (adapters, heads): `y[T, O] = x[T, I] · Wᵀ + b` with `W: [O, I]`
+/// (PyTorch layout) and an optional bias `b: [O]`; with `accumulate`, adds into `y`. The backend-independent
+/// ``linear(_:rows:inFeatures:weight:bias:into:accumulate:scratch:threads:)`` on an ``FP32LinearWeight``.
 func linear(_ x: UnsafePointer<Float>, rows: Int, inFeatures: Int,
             weight: Tensor, bias: Tensor?, into y: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
-    let outFeatures = weight.shape[0]
-    var beta: Float = accumulate ? 1 : 0
-    if let bias {
-        // y starts as the bias rows, then sgemm adds x·Wᵀ (the order PyTorch's addmm uses).
-        for r in 0..<rows {
-            let row = y + r * outFeatures
-            if accumulate { add(bias.data, into: row, count: outFeatures) } else { row.update(from: bias.data, count: outFeatures) }
-        }
-        beta = 1
-    }
-    sgemm(m: rows, n: outFeatures, k: inFeatures, a: x, lda: inFeatures, b: weight.data, ldb: inFeatures,
-          bTransposed: true, c: y, ldc: outFeatures, beta: beta)
-}
-
-/// Linear layer for either precision: fp32 weights go through ``linear(_:rows:inFeatures:weight:bias:into:accumulate:)``
-/// (sgemm); bf16 weights through ``bf16Linear(_:rows:weight:into:accumulate:scratch:threads:)`` (bias rows written
-/// first, then accumulated into, as on the fp32 path). `scratch` holds the packed bf16 input; unused for fp32.
-func linear(_ x: UnsafePointer<Float>, rows: Int, inFeatures: Int, weight: LinearWeight, bias: Tensor?,
-            into y: UnsafeMutablePointer<Float>, accumulate: Bool = false, scratch: Scratch, threads: Int) {
-    switch weight {
-    case .fp32(let w):
-        linear(x, rows: rows, inFeatures: inFeatures, weight: w, bias: bias, into: y, accumulate: accumulate)
-    case .bf16(let w):
-        precondition(w.inFeatures == inFeatures, "bf16 weight has \(w.inFeatures) input features, not \(inFeatures)")
-        if let bias {
-            for r in 0..<rows {
-                let row = y + r * w.outFeatures
-                if accumulate { add(bias.data, into: row, count: w.outFeatures) } else { row.update(from: bias.data, count: w.outFeatures) }
-            }
-        }
-        bf16Linear(x, rows: rows, weight: w, into: y, accumulate: accumulate || bias != nil, scratch: scratch, threads: threads)
-    }
+    linear(x, rows: rows, inFeatures: inFeatures, weight: FP32LinearWeight(weight), bias: bias, into: y,
+           accumulate: accumulate, scratch: Scratch(), threads: 1)
 }

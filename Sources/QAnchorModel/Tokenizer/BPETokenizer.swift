@@ -144,15 +144,13 @@ public struct BPETokenizer: TextTokenizer {
         }
         guard try pre.string("type") == "Sequence" else { throw unsupported("type \(TokenizerFile.componentName(pre))") }
         let steps = try pre.array("pretokenizers")
-        guard steps.count == 2, let split = steps[0] as? [String: Any], let byteLevel = steps[1] as? [String: Any] else {
-            throw unsupported("\(steps.count) steps")
-        }
-        let splitJSON = TokenizerJSON(file: root.file, path: "pre_tokenizer.pretokenizers[0]", object: split)
-        let byteJSON = TokenizerJSON(file: root.file, path: "pre_tokenizer.pretokenizers[1]", object: byteLevel)
+        guard steps.count == 2 else { throw unsupported("\(steps.count) steps") }
+        let splitJSON = try pre.element(steps[0], of: "pretokenizers", at: 0)
+        let byteJSON = try pre.element(steps[1], of: "pretokenizers", at: 1)
         guard try splitJSON.string("type") == "Split" else { throw unsupported("first step \(TokenizerFile.componentName(splitJSON))") }
         let pattern = try splitJSON.object("pattern")
-        guard let regex = pattern.object["Regex"] as? String, regex == Qwen2PreTokenizer.pattern else {
-            throw unsupported("split pattern \(TokenizerJSON.describe(pattern.object["Regex"] ?? pattern.object["String"] ?? NSNull()))")
+        guard let regex = pattern.object["Regex"]?.stringValue, regex == Qwen2PreTokenizer.pattern else {
+            throw unsupported("split pattern \((pattern.object["Regex"] ?? pattern.object["String"] ?? .null).kindDescription)")
         }
         guard try splitJSON.string("behavior") == "Isolated", !(try splitJSON.optionalBool("invert", default: false) ?? false) else {
             throw unsupported("split behavior other than Isolated, or inverted")
@@ -222,13 +220,13 @@ public struct BPETokenizer: TextTokenizer {
         mergeResults.reserveCapacity(merges.count)
         for (rank, element) in merges.enumerated() {
             let parts: [String]
-            if let line = element as? String {
+            if let line = element.stringValue {
                 parts = line.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
-            } else if let pair = element as? [Any], let strings = pair as? [String] {
+            } else if let pair = element.arrayValue, case let strings = pair.compactMap(\.stringValue), strings.count == pair.count {
                 parts = strings
             } else {
                 throw .malformedMerge(file: file.file, index: rank,
-                                      reason: "expected \"left right\" or [left, right], found \(TokenizerJSON.describe(element))")
+                                      reason: "expected \"left right\" or [left, right], found \(element.kindDescription)")
             }
             guard parts.count == 2 else {
                 throw .malformedMerge(file: file.file, index: rank, reason: "expected two parts, found \(parts.count): \(parts)")

@@ -34,8 +34,8 @@ struct SingleSequenceTemplate: Sendable, Equatable {
     /// `["[CLS]", 101]` → 101.
     private static func pairID(_ post: TokenizerJSON, _ key: String) throws(TokenizerError) -> Int {
         let pair = try post.array(key)
-        guard pair.count == 2, pair[0] is String, let id = TokenizerJSON.integer(pair[1]), id >= 0 else {
-            throw post.mismatch(key, "[token, id]", pair)
+        guard pair.count == 2, pair[0].stringValue != nil, let id = TokenizerJSON.integer(pair[1]), id >= 0 else {
+            throw post.mismatch(key, "[token, id]", .array(pair))
         }
         return id
     }
@@ -46,11 +46,7 @@ struct SingleSequenceTemplate: Sendable, Equatable {
         var prefix: [Int] = [], suffix: [Int] = []
         var seenSequence = false
         for (i, item) in items.enumerated() {
-            let key = "post_processor.single[\(i)]"
-            guard let object = item as? [String: Any] else {
-                throw .invalidValue(file: post.file, key: key, expected: "an object", found: TokenizerJSON.describe(item))
-            }
-            let entry = TokenizerJSON(file: post.file, path: key, object: object)
+            let entry = try post.element(item, of: "single", at: i), key = entry.path
             if let special = try entry.optionalObject("SpecialToken") {
                 let name = try special.string("id")
                 let ids = try specials.object(name).array("ids")
@@ -58,7 +54,7 @@ struct SingleSequenceTemplate: Sendable, Equatable {
                 for value in ids {
                     guard let id = TokenizerJSON.integer(value), id >= 0 else {
                         throw .invalidValue(file: post.file, key: "post_processor.special_tokens.\(name).ids",
-                                            expected: "non-negative integers", found: TokenizerJSON.describe(value))
+                                            expected: "non-negative integers", found: value.kindDescription)
                     }
                     converted.append(id)
                 }
@@ -71,7 +67,7 @@ struct SingleSequenceTemplate: Sendable, Equatable {
                 seenSequence = true
             } else {
                 throw .invalidValue(file: post.file, key: key, expected: "SpecialToken or Sequence",
-                                    found: "keys \(object.keys.sorted())")
+                                    found: "keys \(entry.object.keys.sorted())")
             }
         }
         guard seenSequence else {

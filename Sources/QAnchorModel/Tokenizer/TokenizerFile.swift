@@ -41,15 +41,11 @@ struct TokenizerFile {
         let list = try root.array("added_tokens")
         var tokens: [AddedToken] = []
         for (i, element) in list.enumerated() {
-            guard let object = element as? [String: Any] else {
-                throw .invalidValue(file: file, key: "added_tokens[\(i)]", expected: "an object",
-                                    found: TokenizerJSON.describe(element))
-            }
-            let entry = TokenizerJSON(file: file, path: "added_tokens[\(i)]", object: object)
+            let entry = try root.element(element, of: "added_tokens", at: i)
             let id = try entry.int("id")
-            guard id >= 0 else { throw entry.mismatch("id", "a non-negative integer", id) }
+            guard id >= 0 else { throw entry.mismatch("id", "a non-negative integer", .integer(Int64(id))) }
             let content = try entry.string("content")
-            guard !content.isEmpty else { throw entry.mismatch("content", "a non-empty string", content) }
+            guard !content.isEmpty else { throw entry.mismatch("content", "a non-empty string", .string(content)) }
             let special = try entry.optionalBool("special", default: false) ?? false
             tokens.append(AddedToken(
                 content: content, id: id, special: special,
@@ -70,7 +66,7 @@ struct TokenizerFile {
         for (token, value) in vocab.object {
             guard let id = TokenizerJSON.integer(value), id >= 0 else {
                 throw .invalidValue(file: file, key: "model.vocab[\"\(token)\"]", expected: "a non-negative integer id",
-                                    found: TokenizerJSON.describe(value))
+                                    found: value.kindDescription)
             }
             out[token] = id
         }
@@ -88,6 +84,6 @@ struct TokenizerFile {
 
     /// A one-line description of a component object for error messages, e.g. "pre_tokenizer 'Whitespace'".
     static func componentName(_ object: TokenizerJSON) -> String {
-        (object.object["type"] as? String).map { "'\($0)'" } ?? "(no type)"
+        object.object["type"]?.stringValue.map { "'\($0)'" } ?? "(no type)"
     }
 }

@@ -69,7 +69,7 @@ public struct WordPieceTokenizer: TextTokenizer {
         }
         let maxChars = try modelObject.isNull("max_input_chars_per_word") ? 100 : modelObject.int("max_input_chars_per_word")
         guard maxChars > 0 else {
-            throw modelObject.mismatch("max_input_chars_per_word", "a positive integer", maxChars)
+            throw modelObject.mismatch("max_input_chars_per_word", "a positive integer", .integer(Int64(maxChars)))
         }
         let prefix = try modelObject.optionalString("continuing_subword_prefix") ?? "##"
         model = WordPieceModel(vocabulary: vocab, unknownID: unknownID, maxInputCharsPerWord: maxChars,

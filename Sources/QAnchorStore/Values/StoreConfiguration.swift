@@ -18,8 +18,21 @@ public struct StoreConfiguration: Sendable {
     public var prefixKVBudgetBytes: Int = 0
     /// How many submitted write requests the writer thread may apply in one transaction (one commit).
     public var maxRequestsPerTransaction: Int = 64
-    /// LMDB environment settings (map size and growth, readers, durability).
+    /// LMDB environment settings (map size and growth, readers, durability, write map): the engine's own knobs, for
+    /// tools and benchmarks of the store. Applications set ``durability`` and ``initialSizeBytes``.
     public var environment = LMDBEnvironmentOptions()
+
+    /// What a committed write survives (``Durability``).
+    public var durability: Durability {
+        get { environment.durability }
+        set { environment.durability = newValue }
+    }
+
+    /// Bytes the store reserves for its data at first (it grows, doubling, up to `environment.maximumMapSize`).
+    public var initialSizeBytes: Int {
+        get { environment.initialMapSize }
+        set { environment.initialMapSize = newValue }
+    }
     /// When transactions are committed: per request (default) or journaled with periodic checkpoints.
     /// See `CommitMode` for what readers see in each.
     public var commitMode: CommitMode = .perRequest

@@ -6,7 +6,7 @@ import CQAnchorKernels
 ///
 /// Invariants: `storage` holds `qa_bf16_packed_weight_count(outFeatures, inFeatures)` bf16 values (two per float
 /// slot of the buffer) and is never written after `init`. Threading: immutable, shared read-only.
-struct BF16PackedWeight: Sendable {
+struct BF16PackedWeight: LinearWeight {
     let outFeatures: Int, inFeatures: Int
     /// Raw storage of the packed bf16 values (a `FloatBuffer` for its alignment and huge-page handling).
     let storage: FloatBuffer
@@ -34,6 +34,11 @@ struct BF16PackedWeight: Sendable {
 
     /// Bytes held.
     var byteCount: Int { storage.count * MemoryLayout<Float>.stride }
+
+    func multiply(_ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, accumulate: Bool,
+                  scratch: Scratch, threads: Int) {
+        bf16Linear(x, rows: rows, weight: self, into: y, accumulate: accumulate, scratch: scratch, threads: threads)
+    }
 }
 
 /// `y[T, O] (+)= bf16(x[T, I]) · bf16(W)ᵀ` with fp32 accumulation (AVX512-BF16). `x` is rounded and packed into
