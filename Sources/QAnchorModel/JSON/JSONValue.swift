@@ -54,13 +54,11 @@ enum JSONValue: Decodable, Sendable, Equatable {
     /// What the value is, for messages: `string "…"`, `number 3`, `boolean true`, `an array of 2 elements`, …
     var kindDescription: String {
         switch self {
-        case .null: return "null"
         case let .string(s): return "string \"\(s.prefix(60))\""
-        case let .integer(i): return "number \(i)"
-        case let .number(d): return "number \(d)"
-        case let .bool(b): return "boolean \(b)"
+        case .integer, .number: return "number \(summary)"
+        case .bool: return "boolean \(summary)"
         case let .array(a): return "an array of \(a.count) elements"
-        case .object: return "an object"
+        case .null, .object: return summary
         }
     }
 
