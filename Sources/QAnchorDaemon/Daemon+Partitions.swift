@@ -50,7 +50,7 @@ extension Daemon {
                 var positions: [KafkaTopicPartition: KafkaOffset] = [:]
                 for topic in inputTopics {
                     positions[KafkaTopicPartition(topic, p)] = stored[topic].map { .exactly($0) }
-                        ?? (configuration.kafka.autoOffsetReset == "earliest" ? .firstAtOrAfter(timestampMs: rebuildFrom) : .end)
+                        ?? (configuration.kafka.autoOffsetReset == .earliest ? .firstAtOrAfter(timestampMs: rebuildFrom) : .end)
                 }
                 state.withLock { s in
                     for (tp, position) in positions {

@@ -92,7 +92,7 @@ public final class Daemon: Service, Sendable {
 
         let client = Self.kafkaClient(configuration)
         producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: client), logger: logger)
-        routing = UserRouting(partitioner: UserPartitioner(rawValue: configuration.kafka.partitioner) ?? .murmur2)
+        routing = UserRouting(partitioner: configuration.kafka.partitioner)
         let group = configuration.kafka.groupID
         let metrics = self.metrics
         if configuration.scaling.changelog {
@@ -101,7 +101,7 @@ public final class Daemon: Service, Sendable {
             // records should leave at once (the outputs' producer batches for throughput instead).
             changelogProducer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: client, linger: .zero),
                                                   logger: logger)
-            changelog = ChangelogWriter(topic: topic, encoding: configuration.scaling.changelogVectorEncoding == "float32" ? .float32 : .float16,
+            changelog = ChangelogWriter(topic: topic, encoding: configuration.scaling.changelogVectorEncoding,
                                         producer: changelogProducer!, metrics: metrics, logger: logger)
             restorer = ChangelogRestorer(topic: topic, client: client, store: store, metrics: metrics, logger: logger)
         } else {
@@ -129,8 +129,8 @@ public final class Daemon: Service, Sendable {
             client: client, groupID: group, groupInstanceID: configuration.kafka.groupInstanceID,
             sessionTimeout: .milliseconds(configuration.kafka.sessionTimeoutMs),
             maxPollInterval: .milliseconds(configuration.kafka.maxPollIntervalMs),
-            assignmentStrategy: configuration.kafka.assignmentStrategy,
-            autoOffsetReset: configuration.kafka.autoOffsetReset == "earliest" ? .earliest : .latest,
+            assignmentStrategy: configuration.kafka.assignmentStrategy.rawValue,
+            autoOffsetReset: configuration.kafka.autoOffsetReset == .earliest ? .earliest : .latest,
             maxBatchSize: configuration.ingest.batchSize, pauseAbove: configuration.ingest.pauseAbove,
             resumeBelow: configuration.ingest.resumeBelow), rebalanceHandler: handler, logger: logger)
 
@@ -162,7 +162,7 @@ public final class Daemon: Service, Sendable {
     static func loadModel(_ configuration: DaemonConfiguration) throws -> QAnchorEmbedder {
         BLAS.setThreads(configuration.model.threads > 0 ? configuration.model.threads
                                                         : ProcessInfo.processInfo.activeProcessorCount)
-        let precision = ComputePrecision(rawValue: configuration.model.precision) ?? .fp32
+        let precision = configuration.model.precision
         return try QAnchorEmbedder(bundle: URL(fileURLWithPath: configuration.model.bundle), precision: precision)
     }
 
@@ -178,13 +178,13 @@ public final class Daemon: Service, Sendable {
                     : ModalitySchema(name: m.name, kind: .tabular, cap: 1, dimension: m.features ?? 1)
             })
         store.windowMilliseconds = Int64(manifest.windowDays) * 86_400_000
-        store.vectorEncoding = configuration.store.vectorEncoding == "float16" ? .float16 : .float32
+        store.vectorEncoding = configuration.store.vectorEncoding
         // Vectors rounded to the changelog's float16 are stored as float16: lossless, half the bytes.
-        if configuration.scaling.changelog && configuration.scaling.changelogVectorEncoding == "float16" { store.vectorEncoding = .float16 }
+        if configuration.scaling.changelog && configuration.scaling.changelogVectorEncoding == .float16 { store.vectorEncoding = .float16 }
         store.prefixKVBudgetBytes = configuration.store.prefixKVBudgetMB << 20
         store.initialSizeBytes = configuration.store.mapSizeMB << 20
         store.durability = configuration.store.durable ? .durable : .noMetaSync
-        if configuration.store.commit == "journaled" {
+        if configuration.store.commit == .journaled {
             store.commitMode = .journaled(interval: .milliseconds(configuration.store.checkpointIntervalMs),
                                           maxEvents: configuration.store.checkpointEvents)
         }

@@ -64,7 +64,35 @@ struct LeaveCommand: AsyncParsableCommand {
 /// configuration with secrets redacted.
 struct ConfigCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "config", abstract: "Configuration tools.",
-                                                    subcommands: [ConfigCheckCommand.self])
+                                                    subcommands: [ConfigCheckCommand.self, ConfigKeysCommand.self])
+}
+
+/// `qanchor config keys [--markdown]`: every configuration key with what it expects, its default, its environment
+/// variable and its documentation (docs/configuration.md is the `--markdown` output).
+struct ConfigKeysCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "keys", abstract: "List every configuration key.")
+
+    @Flag(help: "A Markdown table (the one in docs/configuration.md).")
+    var markdown = false
+
+    func run() async throws {
+        let defaults = DaemonConfiguration()
+        var lines: [String] = []
+        if markdown {
+            lines += ["| key | expects | default | environment | what |", "|---|---|---|---|---|"]
+        }
+        for key in DaemonConfiguration.keys {
+            let value = key.value(in: defaults)
+            let shown = value.isEmpty ? (key.name.contains("<") ? "`qanchor.events.<modality>`" : "(empty)") : "`\(value)`"
+            let environment = key.name.contains("<") ? "`QANCHOR_TOPICS_INPUTS_<MODALITY>`" : "`\(key.environmentName)`"
+            if markdown {
+                lines.append("| `\(key.name)` | \(key.expected) | \(shown) | \(environment) | \(key.doc) |")
+            } else {
+                lines.append("\(key.name) (\(key.expected); default \(shown); \(environment)): \(key.doc)")
+            }
+        }
+        Standard.output(lines.joined(separator: "\n"))
+    }
 }
 
 struct ConfigCheckCommand: AsyncParsableCommand {
@@ -124,77 +152,29 @@ struct RefreshCommand: AsyncParsableCommand {
 enum DaemonSetup {
     /// Reads the configuration; the bundle's modalities decide the `topics.inputs.*` keys.
     static func load(_ file: String?) async throws -> DaemonConfiguration {
-        // First pass for the bundle path, second with its modalities.
-        let first = try await DaemonConfiguration.load(file: file, modalities: [], strict: false)
-        guard !first.model.bundle.isEmpty else {
-            throw ConfigurationError(key: "model.bundle", problem: "required: the model bundle directory")
+        // The bundle first (its modalities decide the topics.inputs.* keys); without one, every other problem is
+        // still reported with the missing bundle.
+        guard let bundle = DaemonConfiguration.bundlePath(file: file) else {
+            return try await DaemonConfiguration.load(file: file, modalities: nil)
         }
-        let manifest = try BundleManifest.load(bundleDirectory: URL(fileURLWithPath: first.model.bundle))
+        let manifest = try BundleManifest.load(bundleDirectory: URL(fileURLWithPath: bundle))
         return try await DaemonConfiguration.load(file: file, modalities: manifest.modalities.map(\.name))
     }
 
     static func bootstrapLogging(_ configuration: DaemonConfiguration) {
-        CLILogging.configure(level: Logger.Level(rawValue: configuration.log.level) ?? .info,
-                             json: configuration.log.format == "json")
+        CLILogging.configure(level: configuration.log.level, json: configuration.log.format == .json)
     }
 
+    /// The effective configuration, one `key: value` line per key (librdkafka secrets redacted).
     static func describe(_ c: DaemonConfiguration) -> String {
         var lines: [String] = []
-        func add(_ key: String, _ value: Any?) { lines.append("\(key): \(value.map { "\($0)" } ?? "(none)")") }
-        add("kafka.bootstrap_servers", c.kafka.bootstrapServers.joined(separator: ","))
-        add("kafka.group_id", c.kafka.groupID)
-        add("kafka.group_instance_id", c.kafka.groupInstanceID)
-        add("kafka.client_id", c.kafka.clientID)
-        add("kafka.session_timeout_ms", c.kafka.sessionTimeoutMs)
-        add("kafka.max_poll_interval_ms", c.kafka.maxPollIntervalMs)
-        add("kafka.assignment_strategy", c.kafka.assignmentStrategy)
-        add("kafka.auto_offset_reset", c.kafka.autoOffsetReset)
-        add("kafka.partitioner", c.kafka.partitioner)
-        add("kafka.statistics_interval_ms", c.kafka.statisticsIntervalMs)
-        for (key, value) in c.kafka.properties.sorted(by: { $0.key < $1.key }) {
-            add("kafka.properties.\(key)", KafkaClientConfiguration.isSecret(key) ? "[redacted]" : value)
+        for key in DaemonConfiguration.keys {
+            if key.name.contains("<") {
+                for (modality, topic) in c.topics.inputs.sorted(by: { $0.key < $1.key }) { lines.append("topics.inputs.\(modality): \(topic)") }
+            } else {
+                lines.append("\(key.name): \(key.value(in: c))")
+            }
         }
-        for (modality, topic) in c.topics.inputs.sorted(by: { $0.key < $1.key }) { add("topics.inputs.\(modality)", topic) }
-        add("topics.dead_letter", c.topics.deadLetter)
-        add("topics.output_template", c.topics.outputTemplate)
-        add("topics.replication_factor", c.topics.replicationFactor)
-        add("topics.changelog", c.topics.changelog(group: c.kafka.groupID))
-        add("topics.members", c.topics.members(group: c.kafka.groupID))
-        add("scaling.changelog", c.scaling.changelog)
-        add("scaling.changelog_vector_encoding", c.scaling.changelogVectorEncoding)
-        add("scaling.standby_replicas", c.scaling.standbyReplicas)
-        add("scaling.heartbeat_ms", c.scaling.heartbeatMs)
-        add("scaling.instance_id", c.scaling.instanceID)
-        add("model.bundle", c.model.bundle)
-        add("model.threads", c.model.threads)
-        add("model.precision", c.model.precision)
-        add("store.path", c.store.path)
-        add("store.vector_encoding", c.store.vectorEncoding)
-        add("store.durable", c.store.durable)
-        add("store.map_size_mb", c.store.mapSizeMB)
-        add("store.prefix_kv_budget_mb", c.store.prefixKVBudgetMB)
-        add("store.commit", c.store.commit)
-        add("store.checkpoint_interval_ms", c.store.checkpointIntervalMs)
-        add("store.checkpoint_events", c.store.checkpointEvents)
-        add("ingest.batch_size", c.ingest.batchSize)
-        add("ingest.pause_above", c.ingest.pauseAbove)
-        add("ingest.resume_below", c.ingest.resumeBelow)
-        add("ingest.max_text_bytes", c.ingest.maxTextBytes)
-        add("ingest.skew_ms", c.ingest.skewMs)
-        add("refresh.daily_at", c.refresh.dailyAt)
-        add("refresh.interval_seconds", c.refresh.intervalSeconds)
-        add("refresh.users_per_batch", c.refresh.usersPerBatch)
-        add("refresh.redirty_users_per_second", c.refresh.redirtyUsersPerSecond)
-        add("refresh.expiry_batch", c.refresh.expiryBatch)
-        add("refresh.expiry_interval_seconds", c.refresh.expiryIntervalSeconds)
-        add("output.format", c.output.format)
-        add("output.schema_id", c.output.schemaID)
-        add("http.enabled", c.http.enabled)
-        add("http.host", c.http.host)
-        add("http.port", c.http.port)
-        add("http.advertised_url", c.http.advertisedURL)
-        add("log.level", c.log.level)
-        add("log.format", c.log.format)
         return lines.joined(separator: "\n")
     }
 }

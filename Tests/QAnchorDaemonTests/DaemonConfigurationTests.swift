@@ -59,7 +59,7 @@ import Testing
             _ = try await Self.load(["QANCHOR_STORE_COMMIT": "sometimes"])
         } throws: { "\($0)".contains("store.commit") }
         let tuned = try await Self.load(["QANCHOR_MODEL_PRECISION": "bf16", "QANCHOR_STORE_COMMIT": "journaled"])
-        #expect(tuned.model.precision == "bf16" && tuned.store.commit == "journaled")
+        #expect(tuned.model.precision == .bf16 && tuned.store.commit == .journaled)
     }
 
     @Test func outputTopicsAreCompactedAndUseTheConfiguredReplication() {

@@ -62,7 +62,7 @@ struct EmbeddingRecordTests {
     /// The Schema Registry JSON framing, decoded by confluent-kafka's own JSONDeserializer against the committed JSON
     /// Schema (ops/schema/decode_embedding_sr.py): an independent decoder and validator.
     @Test func schemaRegistryFramedJSONDecodesWithConfluentsDeserializer() throws {
-        let encoder = try #require(OutputFormats.encoder({ var o = DaemonConfiguration.Output(); o.format = "json_schema_registry"; o.schemaID = 4242; return o }())
+        let encoder = try #require(OutputFormats.encoder({ var o = DaemonConfiguration.Output(); o.format = .jsonSchemaRegistry; o.schemaID = 4242; return o }())
                                     as? ConfluentJSONOutputEncoder)
         var noEvents = Self.record
         noEvents.eventTimeMs = nil

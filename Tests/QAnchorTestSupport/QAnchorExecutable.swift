@@ -16,12 +16,16 @@ public enum QAnchorExecutable {
     }
 
     /// Runs `qanchor` with these arguments; returns the exit status, standard output and standard error.
-    public static func run(_ arguments: [String], input: String? = nil) throws -> (status: Int32, output: String, errors: String) {
+    /// `environment` adds (or overrides) variables for this run.
+    public static func run(_ arguments: [String], input: String? = nil,
+                           environment: [String: String] = [:]) throws -> (status: Int32, output: String, errors: String) {
         let errorsPath = FileManager.default.temporaryDirectory.appendingPathComponent("qanchor-err-\(UUID().uuidString)").path
         defer { unlink(errorsPath) }
         let binary = try url().path
-        let quoted = ([binary] + arguments).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }
-        let (status, output) = try Subprocess.run("/bin/sh", ["-c", quoted.joined(separator: " ") + " 2>'\(errorsPath)'"],
+        func quote(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+        let assignments = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\(quote($0.value)) " }.joined()
+        let command = assignments + ([binary] + arguments).map(quote).joined(separator: " ")
+        let (status, output) = try Subprocess.run("/bin/sh", ["-c", command + " 2>'\(errorsPath)'"],
                                                   input: input)
         let errors = (try? String(contentsOfFile: errorsPath, encoding: .utf8)) ?? ""
         return (status, output, errors)

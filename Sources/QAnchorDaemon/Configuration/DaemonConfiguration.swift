@@ -1,10 +1,13 @@
 import Foundation
+import Logging
 import QAnchorKafka
 import QAnchorModel
+import QAnchorStore
 
 /// Everything `qanchor serve` is configured with. A `Sendable` value type; every member has a default except the
 /// model bundle and the store directory. Read it with `DaemonConfiguration(reader:)` (YAML file + `QANCHOR_*`
-/// environment variables; see `DaemonConfiguration+ConfigReader.swift` for every key) and check it with `validate()`.
+/// environment variables; every key is declared once in `DaemonConfiguration.keys`, listed in docs/configuration.md)
+/// with ``load(file:environment:modalities:)``, which also runs ``problems()``.
 public struct DaemonConfiguration: Sendable, Equatable {
     /// Kafka connection and consumer-group settings.
     public struct Kafka: Sendable, Equatable {
@@ -24,12 +27,12 @@ public struct DaemonConfiguration: Sendable, Equatable {
         /// partition *p* of every other input goes with lead partition *p* (docs/kafka.md). Default
         /// `cooperative-sticky`: a membership change pauses only the partitions that move. `range`/`roundrobin`
         /// stop every member at each change.
-        public var assignmentStrategy = "cooperative-sticky"
+        public var assignmentStrategy = AssignmentStrategy.cooperativeSticky
         /// How producers place users in partitions (`murmur2`: the Java client's default; `crc32`: librdkafka's
         /// default), so any instance can compute a user's partition — and owner — for lookups.
-        public var partitioner = "murmur2"
+        public var partitioner = UserPartitioner.murmur2
         /// Where a partition without stored offsets starts: `earliest` or `latest`.
-        public var autoOffsetReset = "earliest"
+        public var autoOffsetReset = OffsetReset.earliest
         /// librdkafka statistics (lag) interval; 0 disables.
         public var statisticsIntervalMs = 10_000
         /// Extra librdkafka properties, passed through verbatim (SASL/SSL included). Secret values never reach logs.
@@ -95,7 +98,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var threads = 0
         /// `fp32` (default; the numerical contract) or `bf16` (AVX512-BF16 CPUs: ~2× faster, half the weight
         /// memory, embeddings within cosine 0.999 of fp32 — docs/engine.md).
-        public var precision = "fp32"
+        public var precision = ComputePrecision.fp32
         public init() {}
     }
 
@@ -104,7 +107,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         /// The store directory (required; created 0700).
         public var path = ""
         /// `float32` (exact) or `float16` (half the bytes; see docs/store.md for the measured error).
-        public var vectorEncoding = "float32"
+        public var vectorEncoding = VectorEncoding.float32
         /// fsync every commit (crash-safe against power loss). `false` keeps crash safety against process crashes.
         public var durable = true
         /// Initial map size; it grows on demand.
@@ -114,7 +117,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         /// `per_request` (every ingest batch is one durable LMDB commit; reads see it at once) or `journaled`
         /// (batches are made durable by an fdatasynced write-ahead journal and checkpointed into LMDB every
         /// `checkpointIntervalMs` / `checkpointEvents`: 2–3× the ingest rate; the refresh checkpoints first).
-        public var commit = "per_request"
+        public var commit = CommitPolicy.perRequest
         public var checkpointIntervalMs = 5000
         public var checkpointEvents = 200_000
         public init() {}
@@ -158,7 +161,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var changelog = true
         /// How event vectors are written to the changelog (`float16` or `float32`). Fresh vectors are rounded to it
         /// before use, so every owner computes on the same numbers.
-        public var changelogVectorEncoding = "float16"
+        public var changelogVectorEncoding = VectorEncoding.float16
         /// Instances that follow each partition's changelog besides its owner (warm standbys).
         public var standbyReplicas = 0
         /// How often the member directory is re-announced; a member silent for three is dead.
@@ -172,7 +175,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public struct Output: Sendable, Equatable {
         /// `json` (default), `protobuf` (messages of `ops/proto/qanchor.proto`) or `json_schema_registry` (the JSON in
         /// Confluent Schema Registry framing, with `schemaID`).
-        public var format = "json"
+        public var format = OutputFormat.json
         /// The registered schema id written in each record with `json_schema_registry` (the id of
         /// `ops/schema/qanchor-embedding.schema.json` in your registry).
         public var schemaID = 0
@@ -194,9 +197,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
     /// Logging.
     public struct Log: Sendable, Equatable {
         /// trace, debug, info, notice, warning, error, critical.
-        public var level = "info"
+        public var level = Logger.Level.info
         /// `text` or `json`.
-        public var format = "text"
+        public var format = LogFormat.text
         public init() {}
     }
 
@@ -212,6 +215,38 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var log = Log()
 
     public init() {}
+}
+
+/// `kafka.assignment_strategy`: how the group assigns the lead input topic's partitions.
+public enum AssignmentStrategy: String, Sendable, CaseIterable {
+    case cooperativeSticky = "cooperative-sticky"
+    case range
+    case roundrobin
+}
+
+/// `kafka.auto_offset_reset`: where a partition without stored offsets starts.
+public enum OffsetReset: String, Sendable, CaseIterable {
+    case earliest
+    case latest
+}
+
+/// `store.commit`: when ingest batches become durable (docs/store.md).
+public enum CommitPolicy: String, Sendable, CaseIterable {
+    case perRequest = "per_request"
+    case journaled
+}
+
+/// `output.format`: the bytes of each output record (`OutputFormats.encoder`).
+public enum OutputFormat: String, Sendable, CaseIterable {
+    case json
+    case protobuf
+    case jsonSchemaRegistry = "json_schema_registry"
+}
+
+/// `log.format`.
+public enum LogFormat: String, Sendable, CaseIterable {
+    case text
+    case json
 }
 
 /// A configuration value that is missing or wrong: which key, what was found, what is expected.
@@ -236,55 +271,42 @@ extension DaemonConfiguration {
         }
         check(!kafka.bootstrapServers.isEmpty, "kafka.bootstrap_servers", "at least one host:port is needed")
         check(!kafka.groupID.isEmpty, "kafka.group_id", "must not be empty")
-        check(["range", "cooperative-sticky", "roundrobin"].contains(kafka.assignmentStrategy), "kafka.assignment_strategy",
-              "expected range, cooperative-sticky or roundrobin, found '\(kafka.assignmentStrategy)'")
-        check(UserPartitioner(rawValue: kafka.partitioner) != nil, "kafka.partitioner",
-              "expected murmur2 or crc32, found '\(kafka.partitioner)'")
-        check(["float16", "float32"].contains(scaling.changelogVectorEncoding), "scaling.changelog_vector_encoding",
-              "expected float16 or float32, found '\(scaling.changelogVectorEncoding)'")
-        check(scaling.standbyReplicas >= 0, "scaling.standby_replicas", "must be ≥ 0")
-        check(scaling.heartbeatMs >= 100, "scaling.heartbeat_ms", "must be ≥ 100")
+        check(scaling.standbyReplicas >= 0, "scaling.standby_replicas", "must be ≥ 0, found \(scaling.standbyReplicas)")
+        check(scaling.heartbeatMs >= 100, "scaling.heartbeat_ms", "must be ≥ 100, found \(scaling.heartbeatMs)")
         check(!topics.changelog(group: kafka.groupID).isEmpty, "topics.changelog", "must not be empty")
         check(!topics.members(group: kafka.groupID).isEmpty, "topics.members", "must not be empty")
         check(http.advertisedURL.map { URL(string: $0)?.scheme?.hasPrefix("http") == true } ?? true, "http.advertised_url",
               "expected an http(s) URL, found '\(http.advertisedURL ?? "")'")
-        check(["earliest", "latest"].contains(kafka.autoOffsetReset), "kafka.auto_offset_reset",
-              "expected earliest or latest, found '\(kafka.autoOffsetReset)'")
-        check(kafka.sessionTimeoutMs > 0, "kafka.session_timeout_ms", "must be > 0")
+        check(kafka.sessionTimeoutMs > 0, "kafka.session_timeout_ms", "must be > 0, found \(kafka.sessionTimeoutMs)")
         check(kafka.maxPollIntervalMs >= kafka.sessionTimeoutMs, "kafka.max_poll_interval_ms",
-              "must be ≥ kafka.session_timeout_ms")
+              "must be ≥ kafka.session_timeout_ms, found \(kafka.maxPollIntervalMs)")
         check(!model.bundle.isEmpty, "model.bundle", "required: the model bundle directory")
-        check(model.threads >= 0, "model.threads", "must be ≥ 0")
-        check(ComputePrecision(rawValue: model.precision) != nil, "model.precision",
-              "expected fp32 or bf16, found '\(model.precision)'")
+        check(model.threads >= 0, "model.threads", "must be ≥ 0, found \(model.threads)")
         check(!store.path.isEmpty, "store.path", "required: the store directory")
-        check(["float32", "float16"].contains(store.vectorEncoding), "store.vector_encoding",
-              "expected float32 or float16, found '\(store.vectorEncoding)'")
-        check(store.mapSizeMB > 0, "store.map_size_mb", "must be > 0")
-        check(["per_request", "journaled"].contains(store.commit), "store.commit",
-              "expected per_request or journaled, found '\(store.commit)'")
-        check(store.checkpointIntervalMs > 0, "store.checkpoint_interval_ms", "must be > 0")
-        check(store.checkpointEvents > 0, "store.checkpoint_events", "must be > 0")
-        check(topics.outputTemplate.contains("{scenario}"), "topics.output_template", "must contain {scenario}")
+        check(store.mapSizeMB > 0, "store.map_size_mb", "must be > 0, found \(store.mapSizeMB)")
+        check(store.checkpointIntervalMs > 0, "store.checkpoint_interval_ms", "must be > 0, found \(store.checkpointIntervalMs)")
+        check(store.checkpointEvents > 0, "store.checkpoint_events", "must be > 0, found \(store.checkpointEvents)")
+        check(topics.outputTemplate.contains("{scenario}"), "topics.output_template", "must contain {scenario}, found \(topics.outputTemplate)")
         check(!topics.deadLetter.isEmpty, "topics.dead_letter", "must not be empty")
         check(topics.replicationFactor == -1 || topics.replicationFactor >= 1, "topics.replication_factor",
-              "must be -1 (broker default) or at least 1")
-        check(ingest.batchSize > 0, "ingest.batch_size", "must be > 0")
-        check(ingest.resumeBelow < ingest.pauseAbove, "ingest.resume_below", "must be < ingest.pause_above")
-        check(ingest.maxTextBytes > 0, "ingest.max_text_bytes", "must be > 0")
+              "must be -1 (broker default) or at least 1, found \(topics.replicationFactor)")
+        check(ingest.batchSize > 0, "ingest.batch_size", "must be > 0, found \(ingest.batchSize)")
+        check(ingest.resumeBelow < ingest.pauseAbove, "ingest.resume_below", "must be < ingest.pause_above, found \(ingest.resumeBelow)")
+        check(ingest.maxTextBytes > 0, "ingest.max_text_bytes", "must be > 0, found \(ingest.maxTextBytes)")
+        check(ingest.skewMs >= 0, "ingest.skew_ms", "must be ≥ 0, found \(ingest.skewMs)")
+        check(ingest.pauseAbove > 0, "ingest.pause_above", "must be > 0, found \(ingest.pauseAbove)")
+        check(kafka.statisticsIntervalMs >= 0, "kafka.statistics_interval_ms", "must be ≥ 0, found \(kafka.statisticsIntervalMs)")
+        check(store.prefixKVBudgetMB >= 0, "store.prefix_kv_budget_mb", "must be ≥ 0, found \(store.prefixKVBudgetMB)")
+        check(refresh.expiryBatch > 0, "refresh.expiry_batch", "must be > 0, found \(refresh.expiryBatch)")
+        check(refresh.expiryIntervalSeconds > 0, "refresh.expiry_interval_seconds", "must be > 0, found \(refresh.expiryIntervalSeconds)")
         check(Self.parseDailyTime(refresh.dailyAt) != nil, "refresh.daily_at",
               "expected HH:MM (UTC), found '\(refresh.dailyAt)'")
-        check(refresh.intervalSeconds >= 0, "refresh.interval_seconds", "must be ≥ 0")
-        check(refresh.usersPerBatch > 0, "refresh.users_per_batch", "must be > 0")
-        check(refresh.redirtyUsersPerSecond > 0, "refresh.redirty_users_per_second", "must be > 0")
-        check(OutputFormats.names.contains(output.format), "output.format",
-              "expected \(OutputFormats.names.joined(separator: ", ")), found '\(output.format)'")
-        check(output.format != "json_schema_registry" || (1...Int(Int32.max)).contains(output.schemaID), "output.schema_id",
+        check(refresh.intervalSeconds >= 0, "refresh.interval_seconds", "must be ≥ 0, found \(refresh.intervalSeconds)")
+        check(refresh.usersPerBatch > 0, "refresh.users_per_batch", "must be > 0, found \(refresh.usersPerBatch)")
+        check(refresh.redirtyUsersPerSecond > 0, "refresh.redirty_users_per_second", "must be > 0, found \(refresh.redirtyUsersPerSecond)")
+        check(output.format != .jsonSchemaRegistry || (1...Int(Int32.max)).contains(output.schemaID), "output.schema_id",
               "output.format json_schema_registry needs the registered schema id (1…2147483647), found \(output.schemaID)")
-        check((0...65535).contains(http.port), "http.port", "expected 0…65535 (0: any free port)")
-        check(["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(log.level), "log.level",
-              "unknown level '\(log.level)'")
-        check(["text", "json"].contains(log.format), "log.format", "expected text or json")
+        check((0...65535).contains(http.port), "http.port", "expected 0…65535 (0: any free port), found \(http.port)")
         return out
     }
 

@@ -1,5 +1,5 @@
 /// How embedding records are serialised for the scenario topics (`output.format`). One conforming type per format;
-/// adding a format is a new file with a conforming type and one case in `OutputFormats.encoder` (and its name in `OutputFormats.names`).
+/// adding a format is a new file with a conforming type and one case in `OutputFormat` and in `OutputFormats.encoder`.
 ///
 /// Threading: encoders are immutable values, used from any task.
 public protocol OutputEncoder: Sendable {
@@ -25,14 +25,12 @@ public struct ProtobufOutputEncoder: OutputEncoder {
 
 /// The output formats by configuration name (`output.format`).
 public enum OutputFormats {
-    public static let names = ["json", "protobuf", "json_schema_registry"]
-
     /// The encoder `output` configures.
     public static func encoder(_ output: DaemonConfiguration.Output) -> any OutputEncoder {
         switch output.format {
-        case "protobuf": return ProtobufOutputEncoder()
-        case "json_schema_registry": return ConfluentJSONOutputEncoder(schemaID: UInt32(clamping: output.schemaID))
-        default: return JSONOutputEncoder()
+        case .json: return JSONOutputEncoder()
+        case .protobuf: return ProtobufOutputEncoder()
+        case .jsonSchemaRegistry: return ConfluentJSONOutputEncoder(schemaID: UInt32(clamping: output.schemaID))
         }
     }
 }

@@ -41,7 +41,7 @@ public struct BundleManifest: Codable, Sendable, Equatable {
     public var textTower: TextTowerTemplate
     public var scenarios: [BundleScenario]
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case name, version, backbone, modalities, layout, readout = "readout_token", projection, normalize
         case scenarios, formatVersion = "format_version", windowDays = "window_days"
         case suffixTemplate = "suffix_template", adapterLayerNormEps = "adapter_layer_norm_eps"
@@ -113,11 +113,16 @@ public struct BundleManifest: Codable, Sendable, Equatable {
                 throw BundleError.unsupportedFormatVersion(file: file, found: probe.formatVersion,
                                                            supported: Self.supportedFormatVersion)
             }
-            self = try decoder.decode(BundleManifest.self, from: data)
+            let tree = try JSONValue.decode(data)
+            try Self.checkKeys(tree, file: file)
+            do { self = try decoder.decode(BundleManifest.self, from: data) } catch let error as DecodingError {
+                let (field, reason) = Self.describe(error, in: tree)
+                throw BundleError.malformedManifest(file: file, field: field, reason: reason)
+            }
         } catch let error as BundleError {
             throw error
         } catch let error as DecodingError {
-            let (field, reason) = Self.describe(error)
+            let (field, reason) = Self.describe(error, in: nil)
             throw .malformedManifest(file: file, field: field, reason: reason)
         } catch {
             throw .malformedManifest(file: file, field: "", reason: "\(error)")
@@ -158,7 +163,10 @@ public struct BundleManifest: Codable, Sendable, Equatable {
     }
 
     /// `modalities[2].max_events` style path and a short reason for a decoding error.
-    static func describe(_ error: DecodingError) -> (field: String, reason: String) {
+    static func describe(_ error: DecodingError, in root: JSONValue?) -> (field: String, reason: String) {
+        func found(_ keys: [any CodingKey]) -> String {
+            root.flatMap { value(at: keys, in: $0) }.map { ", found \($0.kindDescription)" } ?? ""
+        }
         func path(_ keys: [any CodingKey]) -> String {
             var out = ""
             for key in keys {
@@ -170,7 +178,8 @@ public struct BundleManifest: Codable, Sendable, Equatable {
         case let .keyNotFound(key, context):
             return (path(context.codingPath + [key]), "missing")
         case let .typeMismatch(type, context):
-            return (path(context.codingPath), "expected \(typeName(type)): \(context.debugDescription)")
+            let what = found(context.codingPath)
+            return (path(context.codingPath), "expected \(typeName(type))" + (what.isEmpty ? ": \(context.debugDescription)" : what))
         case let .valueNotFound(type, context):
             return (path(context.codingPath), "expected \(typeName(type)), found null")
         case let .dataCorrupted(context):

@@ -33,7 +33,7 @@ public struct BundleModality: Codable, Sendable, Equatable {
     /// The authors' placeholder token for this modality's slots; never fed to the backbone (the slots are vectors).
     public var padToken: String
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case name, kind, encoder, features, slots
         case maxEvents = "max_events", maxTextTokens = "max_text_tokens"
         case startToken = "start_token", endToken = "end_token", padToken = "pad_token"

@@ -5,6 +5,8 @@ public struct BundleProjection: Codable, Sendable, Equatable {
     public var hidden: Int
     public var output: Int
 
+    enum CodingKeys: String, CodingKey, CaseIterable { case hidden, output }
+
     public init(hidden: Int, output: Int) {
         self.hidden = hidden
         self.output = output

@@ -19,7 +19,7 @@ public struct BundleScenario: Codable, Sendable, Equatable {
     /// Softmax temperature of the scores.
     public var tau: Double?
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case id, query, prototypes, labels, tau
         case softPrompt = "soft_prompt"
     }

@@ -10,7 +10,7 @@ public enum LayoutSegment: Codable, Sendable, Equatable {
     case summary
     case modality(String)
 
-    enum CodingKeys: String, CodingKey { case kind, text, token, modality }
+    enum CodingKeys: String, CodingKey, CaseIterable { case kind, text, token, modality }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)

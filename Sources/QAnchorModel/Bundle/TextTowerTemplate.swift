@@ -5,7 +5,7 @@ public struct TextTowerTemplate: Codable, Sendable, Equatable {
     public var template: String
     public var maxTokens: Int
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case template
         case maxTokens = "max_tokens"
     }
