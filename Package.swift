@@ -65,7 +65,9 @@ let package = Package(
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "SystemPackage", package: "swift-system"),
-        ]),
+        ], plugins: ["BuildInfoPlugin"]),
+        // Writes the git commit and build date into QAnchorDaemon (`BuildInfo`) before each build.
+        .plugin(name: "BuildInfoPlugin", capability: .buildTool(), path: "Sources/BuildInfoPlugin"),
         .executableTarget(name: "qanchor", dependencies: [
             "QAnchorDaemon", "QAnchorKafka", "QAnchorStore", "QAnchorModel",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -142,8 +142,13 @@ public final class Daemon: Service, Sendable {
                               encoder: OutputFormats.encoder(configuration.output),
                               vectorEncoding: changelog?.encoding ?? storeConfiguration.vectorEncoding,
                               ownership: ownership, changelog: changelog, metrics: metrics, logger: logger)
+        self.instanceID = instanceID
         box.daemon = self
+        metrics.buildInfo().set(Double(1))
+        metrics.modelInfo(bundle: manifest.name, version: manifest.version, fingerprint: model.fingerprint,
+                          precision: model.precision.rawValue).set(Double(1))
         logger.info("daemon ready to start", metadata: [
+            "qanchor": "\(BuildInfo.version) \(BuildInfo.commit)",
             "model": "\(manifest.name) \(manifest.version)", "fingerprint": "\(model.fingerprint)",
             "store": "\(configuration.store.path)", "inputs": "\(inputTopics.joined(separator: ","))",
             "instance": "\(instanceID)", "changelog": "\(changelog?.topic ?? "off")", "librdkafka": "\(KafkaRuntime.version)",
@@ -152,6 +157,23 @@ public final class Daemon: Service, Sendable {
 
     /// The loaded model.
     public var model: QAnchorEmbedder { executor.model }
+
+    /// This instance's name in the member directory.
+    public let instanceID: String
+
+    /// What runs here, as JSON (`GET /v1/info`): the build, the model, the instance and the partitions it owns.
+    public var infoJSON: String {
+        let m = model, manifest = m.manifest
+        let owned = ownership.active.sorted().map(String.init).joined(separator: ",")
+        let restoring = ownership.restoring.sorted().map(String.init).joined(separator: ",")
+        return "{\"qanchor\":{\"version\":\(JSONText.string(BuildInfo.version)),\"commit\":\(JSONText.string(BuildInfo.commit)),"
+            + "\"built\":\(JSONText.string(BuildInfo.date)),\"librdkafka\":\(JSONText.string(KafkaRuntime.version))},"
+            + "\"model\":{\"name\":\(JSONText.string(manifest.name)),\"version\":\(JSONText.string(manifest.version)),"
+            + "\"fingerprint\":\(JSONText.string(m.fingerprint)),\"precision\":\(JSONText.string(m.precision.rawValue)),"
+            + "\"scenarios\":[\(manifest.scenarios.map { JSONText.string($0.id) }.joined(separator: ","))]},"
+            + "\"instance\":\(JSONText.string(instanceID)),\"group\":\(JSONText.string(configuration.kafka.groupID)),"
+            + "\"partitions\":{\"owned\":[\(owned)],\"restoring\":[\(restoring)],\"total\":\(routing.partitionCount)}}"
+    }
 
     static func nowMs() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import QAnchorDaemon
 
 /// The `qanchor` binary: the daemon and its tools as subcommands.
 @main
@@ -6,6 +7,7 @@ struct QAnchorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "qanchor",
         abstract: "Keeps Query-as-Anchor user embeddings fresh from Kafka event streams.",
+        version: BuildInfo.description,
         subcommands: [
             ServeCommand.self,
             RefreshCommand.self,

@@ -147,4 +147,15 @@ struct ConfigCheckCommandTests {
                 "docs/configuration.md is out of date: regenerate its table with `qanchor config keys --markdown`")
         #expect(output.split(separator: "\n").count > 50)
     }
+
+    /// `qanchor --version` names the version and the commit of this checkout.
+    @Test func versionNamesTheCommit() throws {
+        let (status, output, errors) = try QAnchorExecutable.run(["--version"])
+        #expect(status == 0, "\(errors)")
+        #expect(output.hasPrefix("qanchor "), "\(output)")
+        let head = try Subprocess.run("/usr/bin/git", ["-C", Self.root.path, "rev-parse", "--short=12", "HEAD"]).output
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(head.isEmpty || output.contains("commit \(head)"), "\(output) vs HEAD \(head)")
+        #expect(output.contains("built 20"))
+    }
 }

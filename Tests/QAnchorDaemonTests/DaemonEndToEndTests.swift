@@ -91,6 +91,16 @@ struct DaemonEndToEndTests {
         // Distinct (modality, text) pairs were encoded once: "Paid 38.00…" appears twice in bill.
         var metrics = try await harness.metrics()
         #expect(metrics["qanchor_texts_encoded_total"] == 7)
+        // What runs is visible: the build and the model, in the metrics and at /v1/info.
+        let (_, infoBody) = try await harness.http("GET", "/v1/info")
+        let info = try #require(try JSONSerialization.jsonObject(with: Data(infoBody.utf8)) as? [String: Any], "\(infoBody)")
+        let build = try #require(info["qanchor"] as? [String: String]), model = try #require(info["model"] as? [String: Any])
+        let fingerprint = try #require(model["fingerprint"] as? String)
+        #expect(fingerprint.hasPrefix("sha256:") && model["precision"] as? String == "fp32")
+        #expect((model["scenarios"] as? [String])?.isEmpty == false)
+        let buildKey = "qanchor_build_info{version=\"\(build["version"] ?? "")\",commit=\"\(build["commit"] ?? "")\"}"
+        #expect(metrics[buildKey] == 1, "\(buildKey) not among \(metrics.keys.filter { $0.hasPrefix("qanchor_build") })")
+        #expect(metrics.contains { $0.key.hasPrefix("qanchor_model_info{") && $0.key.contains("fingerprint=\"\(fingerprint)\"") && $0.value == 1 })
         // (A repeated text in a later batch is a cache hit; within one batch it is encoded once.)
         let hitsBefore = metrics["qanchor_content_cache_lookups_total{result=\"hit\"}"] ?? 0
 

@@ -12,6 +12,7 @@ import ServiceLifecycle
 /// | `GET /healthz` | 200 while the process works (also while rebalancing or restoring) |
 /// | `GET /readyz` | 200 when partitions are assigned, restored and caught up, else 503 with the reason |
 /// | `GET /metrics` | Prometheus text (no user ids in labels) |
+/// | `GET /v1/info` | JSON: qanchor's version, commit and build date; the model (name, version, fingerprint, precision, scenarios); this instance, its group and partitions |
 /// | `POST /admin/refresh[?wait=true]` | 202 with a ticket; with `wait=true`, 200 and the summary when done |
 /// | `POST /admin/leave` | 202; stops the daemon and leaves the consumer group for good (a scale-down) |
 /// | `GET /v1/users/{id}/embeddings` | the user's last published records; 404 if unknown |
@@ -49,6 +50,9 @@ public struct AdminServer: Service {
             _ = daemon.readiness()
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(bytes: daemon.metrics.exposition())))
+        }
+        router.get("v1/info") { _, _ -> Response in
+            Self.json(.ok, daemon.infoJSON + "\n")
         }
         router.post("admin/refresh") { request, _ -> Response in
             let ticket = daemon.requestRefresh()

@@ -19,6 +19,19 @@ public final class DaemonMetrics: Sendable {
         MetricNameDescriptor(metricName: fullName, unitName: "", helpText: help)
     }
 
+    /// 1, labelled with the binary's version and commit (`qanchor_build_info`): which build runs where.
+    public func buildInfo() -> Gauge {
+        registry.makeGauge(descriptor: Self.descriptor("qanchor_build_info", "1, labelled with qanchor's version and git commit."),
+                           labels: [("version", BuildInfo.version), ("commit", BuildInfo.commit)])
+    }
+
+    /// 1, labelled with the loaded bundle (`qanchor_model_info`): which model serves, in which precision.
+    public func modelInfo(bundle: String, version: String, fingerprint: String, precision: String) -> Gauge {
+        registry.makeGauge(descriptor: Self.descriptor("qanchor_model_info",
+                                                       "1, labelled with the bundle's name, version, fingerprint and precision."),
+                           labels: [("bundle", bundle), ("version", version), ("fingerprint", fingerprint), ("precision", precision)])
+    }
+
     /// Input records by modality and outcome: `stored`, `duplicate`, `outside_window`, `superseded`, `rejected`.
     public func events(modality: String, outcome: String) -> Counter {
         registry.makeCounter(descriptor: Self.descriptor("qanchor_events_total",
