@@ -130,7 +130,9 @@ public final class Daemon: Service, Sendable {
             sessionTimeout: .milliseconds(configuration.kafka.sessionTimeoutMs),
             maxPollInterval: .milliseconds(configuration.kafka.maxPollIntervalMs),
             assignmentStrategy: configuration.kafka.assignmentStrategy.rawValue,
-            autoOffsetReset: configuration.kafka.autoOffsetReset == .earliest ? .earliest : .latest,
+            // Every partition starts at an explicit position (stored, or per kafka.auto_offset_reset), so librdkafka's
+            // own reset only fires for a position beyond the log: report it (kafka.on_offset_out_of_range decides).
+            autoOffsetReset: .error,
             maxBatchSize: configuration.ingest.batchSize, pauseAbove: configuration.ingest.pauseAbove,
             resumeBelow: configuration.ingest.resumeBelow), rebalanceHandler: handler, logger: logger)
 
@@ -297,6 +299,9 @@ public final class Daemon: Service, Sendable {
                 do { try await self.refreshLoop(); return nil } catch { return error }
             }
             group.addTask { await self.restoreLoop(); return nil }
+            group.addTask {
+                do { try await self.offsetRangeLoop(); return nil } catch { return error }
+            }
             group.addTask { await self.stopWhenAsked(); return nil }
             for await error in group {
                 if let error, failure == nil {
@@ -398,6 +403,11 @@ public final class Daemon: Service, Sendable {
                 break
             case .error(let error):
                 if error.isFatal { throw error }
+                if error.code == .autoOffsetReset {
+                    logger.warning("input position beyond the log; checking (kafka.on_offset_out_of_range)",
+                                   metadata: ["error": "\(error)"])
+                    continue
+                }
                 logger.debug("consumer error", metadata: ["error": "\(error)"])
             }
         }

@@ -62,6 +62,8 @@ public struct KafkaError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let state = Code(rawValue: RD_KAFKA_RESP_ERR__STATE.rawValue)
         public static let fatal = Code(rawValue: RD_KAFKA_RESP_ERR__FATAL.rawValue)
         public static let noOffset = Code(rawValue: RD_KAFKA_RESP_ERR__NO_OFFSET.rawValue)
+        /// A fetch position is out of range and `auto.offset.reset` is `error`.
+        public static let autoOffsetReset = Code(rawValue: RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET.rawValue)
         public static let outdated = Code(rawValue: RD_KAFKA_RESP_ERR__OUTDATED.rawValue)
         public static let timedOutQueue = Code(rawValue: RD_KAFKA_RESP_ERR__TIMED_OUT_QUEUE.rawValue)
         public static let unknownTopicOrPartition = Code(rawValue: RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART.rawValue)

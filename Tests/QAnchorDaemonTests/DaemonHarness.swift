@@ -23,8 +23,9 @@ final class DaemonHarness: @unchecked Sendable {
     /// `staticInstance`: `kafka.group_instance_id` (static membership).
     init(name: String, kafkaProperties: [String] = [], autoOffsetReset: String = "earliest",
          storeCommit: String = "per_request", refreshIntervalSeconds: Int = 86400, staticInstance: String? = nil,
-         sessionTimeoutMs: Int = 6000, assignmentStrategy: String = "cooperative-sticky", extraYAML: String = "") throws {
-        bootstrap = try TestBroker.bootstrap
+         sessionTimeoutMs: Int = 6000, assignmentStrategy: String = "cooperative-sticky", extraYAML: String = "",
+         broker: LocalBroker? = nil) throws {
+        bootstrap = try broker?.bootstrap ?? TestBroker.bootstrap
         prefix = uniqueName(name)
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("qanchor-\(prefix)")
         configPath = directory.appendingPathComponent("qanchor.yaml").path

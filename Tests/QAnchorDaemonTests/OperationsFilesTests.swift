@@ -34,6 +34,9 @@ import Testing
         m.unchangedUsersSkipped.increment()
         m.routedRequests("local").increment()
         m.partitionerMismatches.increment()
+        m.buildInfo().set(Double(1))
+        m.modelInfo(bundle: "b", version: "1", fingerprint: "sha256:0", precision: "fp32").set(Double(1))
+        m.offsetsOutOfRange(topic: "t", action: "fail").increment()
         let text = String(decoding: m.exposition(), as: UTF8.self)
         var names: Set<String> = []
         for line in text.split(separator: "\n") where line.hasPrefix("# TYPE ") {

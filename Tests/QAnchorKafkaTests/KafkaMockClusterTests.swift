@@ -251,6 +251,33 @@ struct KafkaMockClusterTests {
         await consumer.close()
     }
 
+    /// A position beyond the log end, as after the topic was recreated: with `auto.offset.reset=error` the consumer
+    /// reports it (Kafka's OFFSET_OUT_OF_RANGE) instead of resetting silently, and the fetched high watermark is the
+    /// new log's end — what the daemon's out-of-range check compares its stored position with.
+    @Test func aPositionBeyondTheLogEndIsReportedNotReset() async throws {
+        let cluster = try KafkaMockCluster(brokers: 1)
+        let topic = uniqueName("beyond")
+        try cluster.createTopic(topic, partitions: 1)
+        let producer = try Self.producer(cluster)
+        for i in 0..<10 { try await producer.send(KafkaProducerRecord(topic: topic, partition: 0, key: "k", value: [UInt8(i)])) }
+        let tp = KafkaTopicPartition(topic, 0)
+        var configuration = KafkaConsumerConfiguration(client: Self.client(cluster), groupID: nil)
+        configuration.autoOffsetReset = .error
+        let consumer = try KafkaConsumer(configuration: configuration)
+        try consumer.assign([tp: .exactly(50)])
+        let recorder = EventRecorder(consumer)
+        let reported = await recorder.wait(timeout: .seconds(10)) { events in
+            events.contains { if case .error(let e) = $0 { return e.code == .autoOffsetReset } else { return false } }
+        }
+        try await Task.sleep(for: .seconds(1))
+        #expect(reported, "no error event: \(recorder.events)")
+        #expect(recorder.records.isEmpty)
+        #expect(consumer.fetchedWatermarks(tp)?.high == 10, "\(String(describing: consumer.fetchedWatermarks(tp)))")
+        await consumer.close()
+        await recorder.finished()
+        try await producer.close()
+    }
+
     @Test func pausedPartitionsDeliverNothingUntilResumed() async throws {
         let cluster = try KafkaMockCluster(brokers: 1)
         let topic = uniqueName("pause")

@@ -19,6 +19,8 @@ extension DaemonConfiguration {
             K.choice("kafka.partitioner", "How producers place user ids in partitions: `murmur2` (Java client) or `crc32` (librdkafka).",
                      \.kafka.partitioner),
             K.choice("kafka.auto_offset_reset", "Where a partition without stored offsets starts.", \.kafka.autoOffsetReset),
+            K.choice("kafka.on_offset_out_of_range", "When a stored input position is beyond the log's end (topic recreated, data lost): stop, or re-read from the log start or the window.",
+                     \.kafka.onOffsetOutOfRange),
             K.int("kafka.statistics_interval_ms", "librdkafka statistics (lag metrics) interval; 0 disables.", \.kafka.statisticsIntervalMs),
             K.properties("kafka.properties", "Extra librdkafka properties (SASL, TLS, …), passed verbatim; secret values are never printed.",
                          \.kafka.properties),

@@ -33,6 +33,10 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var partitioner = UserPartitioner.murmur2
         /// Where a partition without stored offsets starts: `earliest` or `latest`.
         public var autoOffsetReset = OffsetReset.earliest
+        /// What to do when an input partition's stored position lies beyond the end of its log (the topic was
+        /// recreated, the broker lost its storage, the log was truncated): stop (`fail`, default), or re-read from
+        /// the log start (`earliest`) or from the bundle's window (`window`). Logged and counted either way.
+        public var onOffsetOutOfRange = OffsetOutOfRangePolicy.fail
         /// librdkafka statistics (lag) interval; 0 disables.
         public var statisticsIntervalMs = 10_000
         /// Extra librdkafka properties, passed through verbatim (SASL/SSL included). Secret values never reach logs.
@@ -228,6 +232,16 @@ public enum AssignmentStrategy: String, Sendable, CaseIterable {
 public enum OffsetReset: String, Sendable, CaseIterable {
     case earliest
     case latest
+}
+
+/// `kafka.on_offset_out_of_range` (docs/daemon.md "When the input log moves under the daemon").
+public enum OffsetOutOfRangePolicy: String, Sendable, CaseIterable {
+    /// Stop with an error naming the partition, the stored position and the log's end.
+    case fail
+    /// Re-read the partition from the first offset still in the log.
+    case earliest
+    /// Re-read the partition from the first record inside the bundle's window (now − window_days).
+    case window
 }
 
 /// `store.commit`: when ingest batches become durable (docs/store.md).

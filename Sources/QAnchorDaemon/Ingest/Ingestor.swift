@@ -204,6 +204,28 @@ public final class Ingestor: Sendable {
         return summary
     }
 
+    /// Moves the stored positions of input partitions (owned ones only, under a lease) to `offsets` — backwards too:
+    /// the changelog first, then the store, as a batch would. For a log that moved under the daemon (docs/daemon.md
+    /// "When the input log moves under the daemon"). Returns the offsets written.
+    @discardableResult
+    func resetOffsets(_ offsets: [SourceOffset], nowMs: Int64) async throws -> [SourceOffset] {
+        let lease = ownership?.lease(Set(offsets.map(\.partition)))
+        defer { if let lease { ownership?.release(lease) } }
+        let granted = offsets.filter { lease?.partitions.contains($0.partition) ?? true }
+        guard !granted.isEmpty else { return [] }
+        if let changelog {
+            let entries = Dictionary(grouping: granted, by: \.partition)
+                .mapValues { $0.map { ChangelogEntry.offset(topic: $0.topic, nextOffset: $0.nextOffset) } }
+            let store = self.store
+            _ = try await changelog.commit(entries) { positions in
+                try await store.ingest(IngestBatch(events: [], offsets: granted + positions, nowMs: nowMs))
+            }
+        } else {
+            _ = try await store.ingest(IngestBatch(events: [], offsets: granted, nowMs: nowMs))
+        }
+        return granted
+    }
+
     /// The changelog entries of a batch, by partition: the events the store does not hold yet and that are inside the
     /// window (with their vectors), tabular snapshots, and the input offsets.
     private func changelogEntries(_ events: [IngestEvent], offsets: [SourceOffset], nowMs: Int64) throws -> [Int32: [ChangelogEntry]] {

@@ -32,6 +32,14 @@ public final class DaemonMetrics: Sendable {
                            labels: [("bundle", bundle), ("version", version), ("fingerprint", fingerprint), ("precision", precision)])
     }
 
+    /// Input partitions found with a stored position beyond the end of their log, by topic and the action taken
+    /// (`fail`, `earliest`, `window`).
+    public func offsetsOutOfRange(topic: String, action: String) -> Counter {
+        registry.makeCounter(descriptor: Self.descriptor("qanchor_input_offset_out_of_range_total",
+                                                         "Input partitions whose stored position was beyond the end of their log."),
+                             labels: [("topic", topic), ("action", action)])
+    }
+
     /// Input records by modality and outcome: `stored`, `duplicate`, `outside_window`, `superseded`, `rejected`.
     public func events(modality: String, outcome: String) -> Counter {
         registry.makeCounter(descriptor: Self.descriptor("qanchor_events_total",
