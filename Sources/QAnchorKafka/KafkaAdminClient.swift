@@ -124,6 +124,82 @@ public final class KafkaAdminClient: Sendable {
         }
     }
 
+    /// Deletes topics (their records are gone for good). A topic that does not exist is not an error.
+    public func deleteTopics(_ names: [String], timeout: Duration = .seconds(30)) async throws(KafkaError) {
+        guard !names.isEmpty else { return }
+        let client = self.client
+        try await RDKafkaBlocking.run { () throws(KafkaError) -> Void in
+            let items = names.map { rd_kafka_DeleteTopic_new($0) }
+            defer { for item in items { rd_kafka_DeleteTopic_destroy(item) } }
+            try Self.runAdmin(client.kafka, RD_KAFKA_ADMIN_OP_DELETETOPICS, timeout: timeout,
+                              context: "delete topics \(names.joined(separator: ","))") { kafka, options, queue in
+                var pointers = items
+                pointers.withUnsafeMutableBufferPointer { rd_kafka_DeleteTopics(kafka, $0.baseAddress, $0.count, options, queue) }
+            } results: { event throws(KafkaError) in
+                var count = 0
+                guard let result = rd_kafka_event_DeleteTopics_result(event),
+                      let topics = rd_kafka_DeleteTopics_result_topics(result, &count) else { return }
+                for i in 0..<count {
+                    guard let r = topics[i] else { continue }
+                    let err = rd_kafka_topic_result_error(r)
+                    if err.rawValue == 0 || err.rawValue == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART.rawValue { continue }
+                    throw KafkaError(err, context: "delete topic \(String(cString: rd_kafka_topic_result_name(r)))",
+                                     message: rd_kafka_topic_result_error_string(r).map { String(cString: $0) })
+                }
+            }
+        }
+    }
+
+    /// Deletes consumer groups that have no members (their committed offsets go with them).
+    public func deleteGroups(_ ids: [String], timeout: Duration = .seconds(30)) async throws(KafkaError) {
+        guard !ids.isEmpty else { return }
+        let client = self.client
+        try await RDKafkaBlocking.run { () throws(KafkaError) -> Void in
+            let items = ids.map { rd_kafka_DeleteGroup_new($0) }
+            defer { for item in items { rd_kafka_DeleteGroup_destroy(item) } }
+            try Self.runAdmin(client.kafka, RD_KAFKA_ADMIN_OP_DELETEGROUPS, timeout: timeout,
+                              context: "delete groups \(ids.joined(separator: ","))") { kafka, options, queue in
+                var pointers = items
+                pointers.withUnsafeMutableBufferPointer { rd_kafka_DeleteGroups(kafka, $0.baseAddress, $0.count, options, queue) }
+            } results: { event throws(KafkaError) in
+                var count = 0
+                guard let result = rd_kafka_event_DeleteGroups_result(event),
+                      let groups = rd_kafka_DeleteGroups_result_groups(result, &count) else { return }
+                for i in 0..<count {
+                    guard let r = groups[i], let error = rd_kafka_group_result_error(r) else { continue }
+                    throw KafkaError(code: .init(rawValue: rd_kafka_error_code(error).rawValue),
+                                     message: String(cString: rd_kafka_error_string(error)),
+                                     context: "delete group \(String(cString: rd_kafka_group_result_name(r)))")
+                }
+            }
+        }
+    }
+
+    /// Runs one admin request: options with `timeout`, a private result queue, `submit`, then waits for its event and
+    /// hands it to `results` (after checking the request-level error).
+    private static func runAdmin(_ kafka: OpaquePointer, _ op: rd_kafka_admin_op_t, timeout: Duration, context: String,
+                                 submit: (OpaquePointer, OpaquePointer?, OpaquePointer?) -> Void,
+                                 results: (OpaquePointer) throws(KafkaError) -> Void) throws(KafkaError) {
+        var errstr = [CChar](repeating: 0, count: 512)
+        let queue = rd_kafka_queue_new(kafka)
+        defer { rd_kafka_queue_destroy(queue) }
+        let options = rd_kafka_AdminOptions_new(kafka, op)
+        defer { rd_kafka_AdminOptions_destroy(options) }
+        let ms = Int32(clamping: timeout.milliseconds)
+        _ = rd_kafka_AdminOptions_set_request_timeout(options, ms, &errstr, errstr.count)
+        if op == RD_KAFKA_ADMIN_OP_DELETETOPICS {
+            _ = rd_kafka_AdminOptions_set_operation_timeout(options, ms, &errstr, errstr.count)
+        }
+        submit(kafka, options, queue)
+        guard let event = rd_kafka_queue_poll(queue, ms + 5000) else { throw KafkaError(code: .timedOut, context: context) }
+        defer { rd_kafka_event_destroy(event) }
+        let err = rd_kafka_event_error(event)
+        if err.rawValue != 0 {
+            throw KafkaError(err, context: context, message: rd_kafka_event_error_string(event).map { String(cString: $0) })
+        }
+        try results(event)
+    }
+
     /// Cluster metadata for the given topics (nil: all topics). Asking for a topic the broker auto-creates may
     /// create it.
     public func metadata(topics: [String]? = nil, timeout: Duration = .seconds(10))

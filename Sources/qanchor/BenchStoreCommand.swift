@@ -17,7 +17,7 @@ struct BenchStoreCommand: AsyncParsableCommand {
     @Option(help: "Kept events per (user, modality).") var cap = 50
     @Option(help: "Encodings to run, comma-separated (float16,float32).") var encodings = "float16,float32"
     @Option(help: "Durability: durable, noMetaSync, noSync.") var durability = "durable"
-    @Option(help: "Commit modes to run, comma-separated (perRequest,journaled).") var commit = "perRequest,journaled"
+    @Option(help: "Commit modes to run, comma-separated, spelt as store.commit (per_request,journaled).") var commit = "per_request,journaled"
     @Option(help: "Journaled mode: checkpoint after this many events.") var checkpointEvents = 200_000
     @Option(help: "Journaled mode: checkpoint after this many milliseconds.") var checkpointIntervalMs = 5000
     @Option(help: "Users to read back (0 = all users).") var readUsers = 0
@@ -37,9 +37,9 @@ struct BenchStoreCommand: AsyncParsableCommand {
         }
         let modes: [CommitMode] = try self.commit.split(separator: ",").map { name in
             switch name {
-            case "perRequest": return .perRequest
+            case "per_request", "perRequest": return .perRequest
             case "journaled": return .journaled(interval: .milliseconds(checkpointIntervalMs), maxEvents: checkpointEvents)
-            default: throw ValidationError("unknown commit mode \(name) (perRequest, journaled)")
+            default: throw ValidationError("unknown commit mode '\(name)' (per_request, journaled)")
             }
         }
         guard events > 0, users > 0, batch > 0, modalities > 0, modalities <= 64, dimension > 0 else {

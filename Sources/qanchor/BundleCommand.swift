@@ -34,7 +34,7 @@ struct BundleInspectCommand: AsyncParsableCommand {
             let bytes = file.tensors.values.reduce(0) { $0 + $1.byteRange.count }
             var nonFinite: [String] = []
             if verify {
-                for name in file.names {
+                for name in file.names where !SkippedTensors.contains(name) {
                     let tensor: Tensor
                     do { tensor = try file.tensor(name) } catch { throw CLIError("\(error)") }
                     if UnsafeBufferPointer(start: tensor.data, count: tensor.count).contains(where: { !$0.isFinite }) {

@@ -33,6 +33,11 @@ struct EmbedCommand: AsyncParsableCommand {
     @Option(help: "OpenBLAS threads (0 = all cores).")
     var threads = 0
 
+    func validate() throws {
+        guard skewSeconds >= 0 else { throw ValidationError("--skew-seconds must be ≥ 0, got \(skewSeconds)") }
+        guard threads >= 0 else { throw ValidationError("--threads must be ≥ 0, got \(threads)") }
+    }
+
     func run() async throws {
         if threads > 0 { BLAS.setThreads(threads) }
         let nowMs: Int64
@@ -114,15 +119,23 @@ struct EmbedTextCommand: AsyncParsableCommand {
     var texts: [String]
 
     func run() async throws {
+        // Every text is checked before any is embedded: a bad one is named (its position), and nothing is printed.
+        for (index, text) in texts.enumerated() where text.isEmpty {
+            throw ValidationError("text #\(index + 1) of \(texts.count) is empty")
+        }
         let model: QAnchorEmbedder
         do { model = try QAnchorEmbedder(bundle: URL(fileURLWithPath: bundle)) } catch {
             throw CLIError("cannot load bundle: \(error)")
         }
-        for text in texts {
-            let (embedding, _) = try model.embedText(text)
+        let modelJSON = "{\"name\":\(JSONText.string(model.manifest.name)),\"version\":\(JSONText.string(model.manifest.version)),"
+            + "\"fingerprint\":\(JSONText.string(model.fingerprint))}"
+        for (index, text) in texts.enumerated() {
+            let embedding: [Float]
+            do { embedding = try model.embedText(text).embedding } catch {
+                throw CLIError("text #\(index + 1) of \(texts.count): \(error)")
+            }
             Standard.output("{\"text\":\(JSONText.string(text)),\"dim\":\(embedding.count),\"embedding\":["
-                + embedding.map { "\($0)" }.joined(separator: ",")
-                + "],\"model\":{\"name\":\(JSONText.string(model.manifest.name)),\"fingerprint\":\(JSONText.string(model.fingerprint))}}")
+                + embedding.map(JSONText.number).joined(separator: ",") + "],\"model\":\(modelJSON)}")
         }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 import Logging
 import QAnchorKafka
 import QAnchorModel
@@ -38,9 +39,17 @@ struct KafkaCheckCommand: AsyncParsableCommand {
     @Option(help: "Give up after this many seconds.")
     var timeout: Double = 60
 
+    func validate() throws {
+        guard timeout > 0 else { throw ValidationError("--timeout must be > 0, got \(timeout)") }
+        guard records > 0 else { throw ValidationError("--records must be > 0, got \(records)") }
+        guard partitions > 0 else { throw ValidationError("--partitions must be > 0, got \(partitions)") }
+    }
+
     func run() async throws {
+        // librdkafka's own complaints (a broker that refuses connections logs one line per retry) stay out of the
+        // way: the summary names the stage that failed and why.
         var logger = Logger(label: "qanchor.kafka")
-        logger.logLevel = .warning
+        logger.logLevel = .critical
         var extra: [String: String] = [:]
         for property in properties {
             guard let eq = property.firstIndex(of: "=") else {
@@ -51,32 +60,79 @@ struct KafkaCheckCommand: AsyncParsableCommand {
         let client = KafkaClientConfiguration(
             bootstrapServers: bootstrap.split(separator: ",").map(String.init), clientID: "qanchor-kafka-check",
             properties: extra)
+        let ownTopic = self.topic == nil
         let topic = self.topic ?? "qanchor.check.\(UUID().uuidString.prefix(8).lowercased())"
+        let group = "qanchor-check-\(UUID().uuidString.prefix(8).lowercased())"
         let started = ContinuousClock.now
+        let deadline = started + .seconds(timeout)
+        let stage = CheckStage()
+        let check = Task { () throws -> CheckFigures in
+            try await roundTrip(client: client, topic: topic, group: group, deadline: deadline, stage: stage, logger: logger)
+        }
+        // The whole check is bounded by --timeout, whatever stage it is in.
+        let watchdog = Task {
+            try await Task.sleep(until: deadline)
+            check.cancel()
+        }
+        var summary: [String: Any]
+        do {
+            summary = try await check.value.json
+        } catch {
+            let what = Task.isCancelled || ContinuousClock.now >= deadline ? "timed out after \(timeout) s" : "\(error)"
+            summary = ["ok": false, "error": "\(stage.name): \(what)"]
+        }
+        watchdog.cancel()
+        // Leave nothing behind: the group, and the topic when the check created it (best effort, 10 s at most).
+        // What exists depends on how far the check got: nothing before the topic was created, no group before consuming.
+        var cleanup: [String] = []
+        let reached = stage.name, ok = summary["ok"] as? Bool == true
+        if reached != "create topic" || ok, let admin = try? KafkaAdminClient(configuration: client, logger: logger) {
+            if ok || reached == "consume" || reached == "commit" {
+                do { try await admin.deleteGroups([group], timeout: .seconds(5)) } catch { cleanup.append("group \(group): \(error.code.name)") }
+            }
+            if ownTopic {
+                do { try await admin.deleteTopics([topic], timeout: .seconds(5)) } catch { cleanup.append("topic \(topic): \(error.code.name)") }
+            }
+            await admin.close()
+        }
+        summary["topic"] = topic
+        summary["group"] = group
+        summary["left_behind"] = cleanup
+        summary["total_seconds"] = (ContinuousClock.now - started).seconds
+        summary["librdkafka"] = KafkaRuntime.version
+        let json = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys])
+        FileHandle.standardOutput.write(json + Data("\n".utf8))
+        if summary["ok"] as? Bool != true { throw ExitCode(1) }
+    }
 
+    /// Creates the topic, produces `records` keyed records with a header, reads them back through a new group and
+    /// commits; `stage` names the step in progress (for a timeout). Returns the figures of the summary.
+    private func roundTrip(client: KafkaClientConfiguration, topic: String, group: String, deadline: ContinuousClock.Instant,
+                           stage: CheckStage, logger: Logger) async throws -> CheckFigures {
+        func remaining() -> Duration { max(.milliseconds(100), deadline - ContinuousClock.now) }
         let admin = try KafkaAdminClient(configuration: client, logger: logger)
-        try await admin.createTopics([KafkaTopicSpecification(name: topic, partitions: partitions)])
-        let metadata = try await admin.metadata(topics: [topic])
+        try await admin.createTopics([KafkaTopicSpecification(name: topic, partitions: partitions)], timeout: remaining())
+        let metadata = try await admin.metadata(topics: [topic], timeout: remaining())
         await admin.close()
         let partitionCount = metadata.topic(topic)?.partitions.count ?? 0
 
-        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: client), logger: logger)
+        stage.name = "produce"
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: client, messageTimeout: remaining()),
+                                         logger: logger)
         let produceStart = ContinuousClock.now
         let count = records
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for i in 0..<count {
-                group.addTask {
-                    try await producer.send(KafkaProducerRecord(
-                        topic: topic, key: "user-\(i % 97)", value: Array("{\"seq\":\(i)}".utf8),
-                        headers: [KafkaHeader("qanchor-check", "1")]))
-                }
-            }
-            try await group.waitForAll()
+        let results = await producer.sendAll((0..<count).map { i in
+            KafkaProducerRecord(topic: topic, key: "user-\(i % 97)", value: Array("{\"seq\":\(i)}".utf8),
+                                headers: [KafkaHeader("qanchor-check", "1")])
+        })
+        try? await producer.close(timeout: .seconds(1))
+        if let failure = results.first(where: { if case .failure = $0 { return true } else { return false } }),
+           case .failure(let error) = failure {
+            throw error
         }
-        try await producer.close()
         let produceSeconds = (ContinuousClock.now - produceStart).seconds
 
-        let group = "qanchor-check-\(UUID().uuidString.prefix(8).lowercased())"
+        stage.name = "consume"
         let consumer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(
             client: client, groupID: group, sessionTimeout: .seconds(6), autoOffsetReset: .earliest), logger: logger)
         try consumer.subscribe([topic])
@@ -84,10 +140,8 @@ struct KafkaCheckCommand: AsyncParsableCommand {
         var seen = Set<Int>()
         var positions: [KafkaTopicPartition: Int64] = [:]
         var headersOK = true
-        let deadline = ContinuousClock.now + .seconds(timeout)
-        let events = consumer.events
-        let reader = Task {
-            for await event in events {
+        await withTaskCancellationHandler {
+            for await event in consumer.events {
                 if case .records(let batch) = event {
                     for record in batch {
                         if let text = record.value.map({ String(decoding: $0, as: UTF8.self) }),
@@ -96,30 +150,37 @@ struct KafkaCheckCommand: AsyncParsableCommand {
                         positions[record.topicPartition] = record.offset + 1
                     }
                 }
-                if seen.count >= count || ContinuousClock.now > deadline { break }
+                if seen.count >= count { break }
             }
-            return (seen, positions, headersOK)
+        } onCancel: {
+            Task { await consumer.close() }
         }
-        let watchdog = Task {
-            try await Task.sleep(for: .seconds(timeout))
-            await consumer.close()
-        }
-        let (received, committedPositions, headersIntact) = await reader.value
+        try Task.checkCancellation()
         let consumeSeconds = (ContinuousClock.now - consumeStart).seconds
-        try await consumer.commit(committedPositions)
-        watchdog.cancel()
+        stage.name = "commit"
+        try await consumer.commit(positions)
         await consumer.close()
+        return CheckFigures(partitions: partitionCount, produced: count, consumed: seen.count, headersIntact: headersOK,
+                            produceSeconds: produceSeconds, consumeSeconds: consumeSeconds)
+    }
+}
 
-        let ok = received.count == count && headersIntact
-        let summary: [String: Any] = [
-            "ok": ok, "topic": topic, "partitions": partitionCount, "records_produced": count,
-            "records_consumed": received.count, "headers_intact": headersIntact,
-            "produce_seconds": produceSeconds, "consume_seconds_including_group_join": consumeSeconds,
-            "total_seconds": (ContinuousClock.now - started).seconds, "librdkafka": KafkaRuntime.version,
-        ]
-        let json = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys])
-        FileHandle.standardOutput.write(json + Data("\n".utf8))
-        if !ok { throw ExitCode(1) }
+/// What a `kafka check` round trip measured.
+struct CheckFigures: Sendable {
+    let partitions: Int, produced: Int, consumed: Int, headersIntact: Bool, produceSeconds: Double, consumeSeconds: Double
+    var json: [String: Any] {
+        ["ok": consumed == produced && headersIntact, "partitions": partitions, "records_produced": produced,
+         "records_consumed": consumed, "headers_intact": headersIntact, "produce_seconds": produceSeconds,
+         "consume_seconds_including_group_join": consumeSeconds]
+    }
+}
+
+/// The step `kafka check` is in, for a timeout's message.
+final class CheckStage: Sendable {
+    private let current = Mutex("create topic")
+    var name: String {
+        get { current.withLock { $0 } }
+        set { current.withLock { $0 = newValue } }
     }
 }
 

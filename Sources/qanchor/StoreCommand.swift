@@ -64,12 +64,12 @@ struct StoreCrashWriterCommand: AsyncParsableCommand {
 
     @Option(name: .long) var store: String
     @Option(name: .long) var batches: Int = Int.max
-    @Option(name: .long, help: "perRequest or journaled.") var commit = "perRequest"
+    @Option(name: .long, help: "per_request or journaled (as store.commit).") var commit = "per_request"
 
     func run() async throws {
         var config = CrashWorkload.configuration(directory: URL(fileURLWithPath: self.store))
         switch commit {
-        case "perRequest": config.commitMode = .perRequest
+        case "per_request", "perRequest": config.commitMode = .perRequest
         // Frequent checkpoints (every 25 ms or 300 events), so kills land before, during and after them.
         case "journaled": config.commitMode = .journaled(interval: .milliseconds(25), maxEvents: 300)
         default: throw ValidationError("unknown commit mode \(commit)")

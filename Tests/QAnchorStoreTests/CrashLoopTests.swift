@@ -22,7 +22,7 @@ import Testing
 
     /// Journaled: the child checkpoints every 25 ms or 300 events, so kills land before, during and
     /// after checkpoints and most leave acknowledged batches only in the journal.
-    @Test(arguments: ["perRequest", "journaled"])
+    @Test(arguments: ["per_request", "journaled"])
     func killedWritersLeaveOnlyWholeCommittedBatches(commit: String) throws {
         let executable = try Self.qanchorExecutable()
         let dir = TemporaryDirectory()
@@ -46,7 +46,7 @@ import Testing
             let acks = Self.parseAcks(out.fileHandleForReading.readDataToEndOfFile())
             if try Self.journalRecords(storeDir) > 0 { leftJournal += 1 }
 
-            let store = try EventStore(configuration: Self.configuration(storeDir, commit: "perRequest"))
+            let store = try EventStore(configuration: Self.configuration(storeDir, commit: "per_request"))
             defer { store.close() }
             #expect(try WriteJournal.segments(in: storeDir).isEmpty, "iteration \(iteration): journal left after open")
             for p in CrashWorkload.partitions {

@@ -311,7 +311,7 @@ import Testing
     @Test func aSecondProcessCannotJournalIntoAnOwnedStore() throws {
         let dir = TemporaryDirectory()
         let storeDir = dir.child("store")
-        let store = try EventStore(configuration: CrashLoopTests.configuration(storeDir, commit: "perRequest"))
+        let store = try EventStore(configuration: CrashLoopTests.configuration(storeDir, commit: "per_request"))
         defer { store.close() }
         let result = try QAnchorExecutable.run(["store", "crash-writer", "--store", storeDir.path, "--commit", "journaled",
                                                 "--batches", "1"])

@@ -23,11 +23,9 @@ struct BertWeights: ModelWeights {
     let layers: [BertLayerWeights]
 
     /// Loads from a `BertModel` safetensors file (names with or without a `bert.` prefix), checking every shape.
-    /// Tensors the engine does not use and skips: the pooler, `position_ids` buffers, `cls.*` pre-training heads.
+    /// Tensors the engine does not use are skipped (``SkippedTensors``).
     init(file: SafeTensorsFile, shape c: BertConfiguration, maker: WeightMaker) throws {
-        var w = WeightLoader(file: file, prefixes: ["", "bert."]) { name in
-            name.contains("pooler.") || name.hasSuffix("position_ids") || name.hasPrefix("cls.")
-        }
+        var w = WeightLoader(file: file, prefixes: ["", "bert."], ignored: SkippedTensors.bert)
         let d = c.hiddenSize, f = c.intermediateSize
         wordEmbeddings = try w.load("embeddings.word_embeddings.weight", shape: [c.vocabularySize, d])
         positionEmbeddings = try w.load("embeddings.position_embeddings.weight", shape: [c.maxPositions, d])

@@ -45,6 +45,24 @@ struct WeightLoader {
     }
 }
 
+/// Tensors that checkpoints carry and no loader uses (docs/bundle.md "Tensors the loaders skip"): they are never
+/// reported as unexpected, never converted, and `bundle inspect --verify` skips them too.
+public enum SkippedTensors {
+    /// BERT: the pooler, `cls.*` pre-training heads, `position_ids` buffers (int64 in sentence-transformers
+    /// checkpoints).
+    static func bert(_ name: String) -> Bool {
+        name.contains("pooler.") || name.hasSuffix("position_ids") || name.hasPrefix("cls.")
+    }
+
+    /// Qwen2: the LM head (`lm_head.weight`; the engine never applies it) and `rotary_emb.inv_freq` buffers.
+    static func qwen2(_ name: String) -> Bool {
+        name == "lm_head.weight" || name.hasSuffix("rotary_emb.inv_freq")
+    }
+
+    /// Whether some loader skips a tensor of this name.
+    public static func contains(_ name: String) -> Bool { bert(name) || qwen2(name) }
+}
+
 extension SafeTensorsFile {
     /// Opens a weights file, wrapping its errors as ``ModelLoadError/weights(_:)``.
     static func openWeights(at url: URL) throws -> SafeTensorsFile {

@@ -21,11 +21,9 @@ struct Qwen2Weights: ModelWeights {
     let finalNorm: Tensor                 // [d]
 
     /// Loads and checks every tensor; each layer's matrices are converted to the backend's form as soon as they are
-    /// read. Tensors the engine does not use and skips: `lm_head.weight`, `rotary_emb.inv_freq` buffers.
+    /// read. Tensors the engine does not use are skipped (``SkippedTensors``).
     init(file: SafeTensorsFile, shape c: Qwen2Configuration, maker: WeightMaker) throws {
-        var w = WeightLoader(file: file, prefixes: ["model.", ""]) { name in
-            name == "lm_head.weight" || name.hasSuffix("rotary_emb.inv_freq")
-        }
+        var w = WeightLoader(file: file, prefixes: ["model.", ""], ignored: SkippedTensors.qwen2)
         let d = c.hiddenSize, qW = c.queryWidth, kvW = c.kvWidth, f = c.intermediateSize
         embedTokens = maker.embeddingTable(try w.load("embed_tokens.weight", shape: [c.vocabularySize, d]))
         var layers: [Qwen2LayerWeights] = []

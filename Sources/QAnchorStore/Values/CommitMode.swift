@@ -25,7 +25,7 @@ public enum CommitMode: Sendable, Equatable {
     /// The mode's name (`perRequest`, `journaled`) for logs and benchmark reports.
     public var name: String {
         switch self {
-        case .perRequest: "perRequest"
+        case .perRequest: "per_request"
         case .journaled: "journaled"
         }
     }
