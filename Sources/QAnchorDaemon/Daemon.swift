@@ -43,6 +43,8 @@ public final class Daemon: Service, Sendable {
     let changelog: ChangelogWriter?
     let restorer: ChangelogRestorer?
     let directory: MemberDirectory
+    /// systemd's notification socket when run with `Type=notify` (READY, STOPPING, WATCHDOG), else nil.
+    let notifier = SystemdNotifier.fromEnvironment()
     let restoreRequests: AsyncStream<(partition: Int32, epoch: UInt64)>
     let restoreRequestsContinuation: AsyncStream<(partition: Int32, epoch: UInt64)>.Continuation
 
@@ -55,6 +57,8 @@ public final class Daemon: Service, Sendable {
         var lastRefresh: Refresher.Summary?
         var ingestFailure: String?
         var finished = false
+        /// systemd was told READY=1.
+        var notifiedReady = false
         /// Records taken from the consumer (compare with `KafkaConsumer.recordsHandedOver`).
         var recordsReceived = 0
         /// A batch is between the consumer and its store commit.
@@ -288,6 +292,7 @@ public final class Daemon: Service, Sendable {
                 group.addTask { await self.fingerprintLoop() }
                 group.addTask { await self.directory.run() }
                 group.addTask { await self.standbyLoop() }
+                group.addTask { await self.watchdogLoop() }
             }
         }
         var failure: (any Error)?
@@ -336,6 +341,7 @@ public final class Daemon: Service, Sendable {
     /// move at once — also for a static member, which otherwise keeps them until its session times out (a
     /// scale-down; not for a restart).
     public func shutdown(leavingGroup: Bool = false) {
+        notifier?.stopping()
         state.withLock {
             $0.stopping = true
             $0.leaveGroup = $0.leaveGroup || leavingGroup
@@ -390,6 +396,10 @@ public final class Daemon: Service, Sendable {
                 }
             case .assigned(let positions):
                 logger.info("assigned", metadata: ["partitions": "\(positions.keys.map(\.description).sorted())"])
+                // systemd: started once the model is loaded and the group gave this member its (possibly empty) share.
+                if state.withLock({ s in defer { s.notifiedReady = true }; return !s.notifiedReady }) {
+                    notifier?.ready(status: "consuming \(positions.count) partitions")
+                }
             case .revoked(let partitions):
                 state.withLock { s in for tp in partitions { s.startedAt[tp] = nil } }
                 changelog?.discardTombstones(for: Set(partitions.map(\.partition)))
@@ -497,6 +507,16 @@ public final class Daemon: Service, Sendable {
     }
 
     // MARK: Background
+
+    /// `WATCHDOG=1` to systemd every half `WatchdogSec` while ingest works (a wedged or failed daemon stops pinging and
+    /// systemd restarts it).
+    private func watchdogLoop() async {
+        guard let notifier, let interval = notifier.watchdogInterval else { return }
+        while !Task.isCancelled, !isStopping {
+            if isAlive { notifier.watchdog() }
+            await stopSignal.wait(timeout: interval)
+        }
+    }
 
     private func expiryLoop() async {
         let interval = Duration.seconds(max(configuration.refresh.expiryIntervalSeconds, 1))

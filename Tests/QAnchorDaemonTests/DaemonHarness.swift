@@ -125,10 +125,13 @@ final class DaemonHarness: @unchecked Sendable {
         _ = try Kcat.run(args)
     }
 
-    func start() async throws {
+    /// Starts `qanchor serve`; `environment` adds variables to the test's own.
+    func start(environment: [String: String] = [:]) async throws {
         let binary = try QAnchorExecutable.url().path
         let log = directory.appendingPathComponent("serve-\(UUID().uuidString.prefix(6)).log").path
-        let process = try BackgroundProcess(binary, ["serve", "--config", configPath], logPath: log)
+        let process = try BackgroundProcess(binary, ["serve", "--config", configPath],
+                                            environment: ProcessInfo.processInfo.environment.merging(environment) { $1 },
+                                            logPath: log)
         self.process = process
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {

@@ -73,4 +73,45 @@ import Testing
         #expect(panels.count >= 10)
         #expect(Set(panels.compactMap { $0["id"] as? Int }).count == panels.count, "panel ids are unique")
     }
+
+    /// The systemd unit passes `systemd-analyze verify` (with the built binary in place of /usr/local/bin/qanchor) and
+    /// its hardening scores at most 2.5 in `systemd-analyze security`.
+    @Test func theSystemdUnitVerifiesAndIsHardened() throws {
+        let analyze = "/usr/bin/systemd-analyze"
+        guard FileManager.default.isExecutableFile(atPath: analyze) else {
+            Issue.record("systemd-analyze is missing: ops/setup installs systemd")
+            return
+        }
+        let unit = try String(contentsOf: TestBroker.repositoryRoot.appendingPathComponent("ops/deploy/qanchor.service"), encoding: .utf8)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("qanchor-unit-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("qanchor.service")
+        try unit.replacingOccurrences(of: "/usr/local/bin/qanchor", with: try QAnchorExecutable.url().path)
+            .write(to: file, atomically: true, encoding: .utf8)
+        let (verified, verifyOutput) = try Subprocess.run(analyze, ["verify", file.path])
+        #expect(verified == 0, "\(verifyOutput)")
+        let (_, security) = try Subprocess.run(analyze, ["security", "--offline=true", file.path])
+        let line = try #require(security.split(separator: "\n").first { $0.contains("Overall exposure level") }, "\(security)")
+        let score = try #require(line.split(separator: ":").last?.split(separator: " ").first.flatMap { Double($0) }, "\(line)")
+        #expect(score <= 2.5, "\(line)")
+        #expect(unit.contains("Type=notify") && unit.contains("WatchdogSec="))
+    }
+
+    /// The Kubernetes manifests validate against the 1.30 schemas, strictly (kubernetes-validate, installed by
+    /// ops/setup), and carry what a production deployment needs.
+    @Test func theKubernetesManifestsValidate() throws {
+        let tool = "/opt/qanchor/venv/bin/kubernetes-validate"
+        guard FileManager.default.isExecutableFile(atPath: tool) else {
+            Issue.record("kubernetes-validate is missing: run ops/setup")
+            return
+        }
+        let path = TestBroker.repositoryRoot.appendingPathComponent("ops/deploy/statefulset.yaml").path
+        let (status, output) = try Subprocess.run(tool, ["--strict", "-k", "1.30.0", path], showErrors: true)
+        #expect(status == 0, "\(output)")
+        let manifest = try String(contentsOfFile: path, encoding: .utf8)
+        for needed in ["kind: PodDisruptionBudget", "startupProbe:", "podAntiAffinity:", "clusterIP: None", "readOnlyRootFilesystem: true"] {
+            #expect(manifest.contains(needed), "\(needed) missing")
+        }
+    }
 }
