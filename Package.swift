@@ -5,8 +5,11 @@ import PackageDescription
 // librdkafka: we compile against Debian's headers (2.0.2) and load a newer runtime (>= 2.3, installed by
 // `ops/setup` into /opt/qanchor/lib) through an rpath, because 2.0.2 cannot talk to current brokers.
 // Override the directory with QANCHOR_RDKAFKA_LIBDIR at build time.
+// ops/package sets it to `$ORIGIN/../lib` (the runtime beside the binary) and then also asks for DT_RPATH instead of
+// DT_RUNPATH, so the bundled libraries find each other too (RUNPATH applies only to the binary's direct dependencies).
 let rdkafkaRuntimeDir = ProcessInfo.processInfo.environment["QANCHOR_RDKAFKA_LIBDIR"] ?? "/opt/qanchor/lib"
-let rdkafkaRuntime: [LinkerSetting] = [.unsafeFlags(["-Xlinker", "-rpath", "-Xlinker", rdkafkaRuntimeDir])]
+let rdkafkaRuntime: [LinkerSetting] = [.unsafeFlags(["-Xlinker", "-rpath", "-Xlinker", rdkafkaRuntimeDir]
+    + (rdkafkaRuntimeDir.hasPrefix("$ORIGIN") ? ["-Xlinker", "--disable-new-dtags"] : []))]
 
 // The engine's SIMD kernels (SIMD16<Float>) need at least AVX2/FMA: Swift's x86-64 baseline (SSE2) lowers them
 // ~13× slower. Override with QANCHOR_TARGET_CPU (e.g. "native", "znver4"); ignored on other architectures.
