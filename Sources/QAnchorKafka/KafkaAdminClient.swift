@@ -90,37 +90,24 @@ public final class KafkaAdminClient: Sendable {
                 if err.rawValue != 0 { throw KafkaError(err, context: "create topic \(spec.name): config \(key)") }
             }
         }
-        let queue = rd_kafka_queue_new(kafka)
-        defer { rd_kafka_queue_destroy(queue) }
-        let options = rd_kafka_AdminOptions_new(kafka, RD_KAFKA_ADMIN_OP_CREATETOPICS)
-        defer { rd_kafka_AdminOptions_destroy(options) }
-        let ms = Int32(clamping: timeout.milliseconds)
-        _ = rd_kafka_AdminOptions_set_request_timeout(options, ms, &errstr, errstr.count)
-        _ = rd_kafka_AdminOptions_set_operation_timeout(options, ms, &errstr, errstr.count)
-        newTopics.withUnsafeMutableBufferPointer { buffer in
-            rd_kafka_CreateTopics(kafka, buffer.baseAddress, buffer.count, options, queue)
-        }
-        guard let event = rd_kafka_queue_poll(queue, ms + 5000) else {
-            throw KafkaError(code: .timedOut, context: context)
-        }
-        defer { rd_kafka_event_destroy(event) }
-        let err = rd_kafka_event_error(event)
-        if err.rawValue != 0 {
-            throw KafkaError(err, context: context, message: rd_kafka_event_error_string(event).map { String(cString: $0) })
-        }
-        guard let result = rd_kafka_event_CreateTopics_result(event) else {
-            throw KafkaError(code: .badMessage, message: "unexpected admin event", context: context)
-        }
-        var count = 0
-        guard let results = rd_kafka_CreateTopics_result_topics(result, &count) else { return }
-        for i in 0..<count {
-            guard let r = results[i] else { continue }
-            let err = rd_kafka_topic_result_error(r)
-            if err.rawValue == 0 { continue }
-            if ignoreExisting && err.rawValue == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS.rawValue { continue }
-            let name = String(cString: rd_kafka_topic_result_name(r))
-            throw KafkaError(err, context: "create topic \(name)",
-                             message: rd_kafka_topic_result_error_string(r).map { String(cString: $0) })
+        try runAdmin(kafka, RD_KAFKA_ADMIN_OP_CREATETOPICS, timeout: timeout, context: context) { kafka, options, queue in
+            var pointers = newTopics
+            pointers.withUnsafeMutableBufferPointer { rd_kafka_CreateTopics(kafka, $0.baseAddress, $0.count, options, queue) }
+        } results: { event throws(KafkaError) in
+            guard let result = rd_kafka_event_CreateTopics_result(event) else {
+                throw KafkaError(code: .badMessage, message: "unexpected admin event", context: context)
+            }
+            var count = 0
+            guard let results = rd_kafka_CreateTopics_result_topics(result, &count) else { return }
+            for i in 0..<count {
+                guard let r = results[i] else { continue }
+                let err = rd_kafka_topic_result_error(r)
+                if err.rawValue == 0 { continue }
+                if ignoreExisting && err.rawValue == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS.rawValue { continue }
+                let name = String(cString: rd_kafka_topic_result_name(r))
+                throw KafkaError(err, context: "create topic \(name)",
+                                 message: rd_kafka_topic_result_error_string(r).map { String(cString: $0) })
+            }
         }
     }
 
@@ -187,7 +174,7 @@ public final class KafkaAdminClient: Sendable {
         defer { rd_kafka_AdminOptions_destroy(options) }
         let ms = Int32(clamping: timeout.milliseconds)
         _ = rd_kafka_AdminOptions_set_request_timeout(options, ms, &errstr, errstr.count)
-        if op == RD_KAFKA_ADMIN_OP_DELETETOPICS {
+        if op == RD_KAFKA_ADMIN_OP_CREATETOPICS || op == RD_KAFKA_ADMIN_OP_DELETETOPICS {
             _ = rd_kafka_AdminOptions_set_operation_timeout(options, ms, &errstr, errstr.count)
         }
         submit(kafka, options, queue)

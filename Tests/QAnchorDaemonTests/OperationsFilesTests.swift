@@ -114,4 +114,28 @@ import Testing
             #expect(manifest.contains(needed), "\(needed) missing")
         }
     }
+
+    /// `promtool check rules` accepts the alerts and `promtool test rules` passes their unit tests
+    /// (ops/deploy/prometheus-alerts.test.yaml: each alert fires on its case, none on a healthy series).
+    @Test func theAlertsPassTheirPromtoolTests() throws {
+        let promtool = "/opt/qanchor/bin/promtool"
+        guard FileManager.default.isExecutableFile(atPath: promtool) else {
+            Issue.record("promtool is missing: run ops/setup")
+            return
+        }
+        let deploy = TestBroker.repositoryRoot.appendingPathComponent("ops/deploy")
+        let (checked, checkOutput) = try Subprocess.run(promtool, ["check", "rules", deploy.appendingPathComponent("prometheus-alerts.yaml").path],
+                                                        showErrors: true)
+        #expect(checked == 0, "\(checkOutput)")
+        let (tested, testOutput) = try Subprocess.run(promtool, ["test", "rules", deploy.appendingPathComponent("prometheus-alerts.test.yaml").path],
+                                                      showErrors: true)
+        #expect(tested == 0, "\(testOutput)")
+        // Every alert has a case.
+        let alerts = try String(contentsOf: deploy.appendingPathComponent("prometheus-alerts.yaml"), encoding: .utf8)
+        let tests = try String(contentsOf: deploy.appendingPathComponent("prometheus-alerts.test.yaml"), encoding: .utf8)
+        for line in alerts.split(separator: "\n") where line.contains("- alert: ") {
+            let name = line.split(separator: ":").last!.trimmingCharacters(in: .whitespaces)
+            #expect(tests.contains("alertname: \(name)"), "\(name) has no promtool test")
+        }
+    }
 }
