@@ -5,34 +5,59 @@ import QAnchorStore
 /// An input partition whose stored position lies beyond the end of its log: the topic was recreated or truncated,
 /// or the broker lost its data (docs/daemon.md "When the input log moves under the daemon").
 struct OffsetOutOfRange: Error, CustomStringConvertible {
+    /// Beyond the log's end (the log moved: `kafka.on_offset_out_of_range` decides), or below its start (retention
+    /// deleted records before they were ingested: they are gone, reading resumes at the log start).
+    enum Side: Sendable { case beyondEnd, belowStart }
+    let side: Side
     let partition: KafkaTopicPartition
     /// The daemon's next offset for the partition (what it has ingested up to).
     let stored: Int64
-    /// The log's first offset and its end (the next offset a record would get), from the latest fetch response.
+    /// The log's first offset and its end (the next offset a record would get), from a fetch response or the broker.
     let logStart: Int64, logEnd: Int64
 
     var description: String {
-        "input \(partition): the stored position \(stored) is beyond the end of the log (\(logEnd), first offset \(logStart)): "
+        if side == .belowStart {
+            return "input \(partition): the stored position \(stored) is below the start of the log (\(logStart)): "
+                + "\(logStart - stored) records were deleted by retention before they were ingested"
+        }
+        return "input \(partition): the stored position \(stored) is beyond the end of the log (\(logEnd), first offset \(logStart)): "
             + "the topic was recreated or truncated, or the broker lost its data. kafka.on_offset_out_of_range: earliest or "
             + "window re-reads it; fail (the default) stops here"
     }
 }
 
 extension Daemon {
-    /// Active input partitions whose stored position is beyond the high watermark of the latest fetch response.
+    /// Active input partitions whose stored position lies outside their log: beyond the high watermark, or below the
+    /// log start. With `listed`, the watermarks are asked of the broker (ListOffsets); otherwise those of the latest
+    /// fetch response are used.
     ///
-    /// A broker answers a fetch beyond the log end with OFFSET_OUT_OF_RANGE (Kafka; the consumer is configured not to
-    /// reset on its own) or with an empty response and the true high watermark (Tansu): both leave the stored
-    /// position above the fetched high watermark, which is what this looks for.
-    func partitionsBeyondLogEnd() throws -> [OffsetOutOfRange] {
+    /// A broker answers a fetch outside the log with OFFSET_OUT_OF_RANGE (Kafka; the consumer is configured to
+    /// report it instead of resetting on its own, and the daemon then checks with `listed`) or, beyond the end, with
+    /// an empty response and the true high watermark (Tansu, whose ListOffsets high watermark is unreliable: hence
+    /// the fetched one by default).
+    func partitionsOutsideTheirLog(listed: Bool) async throws -> [OffsetOutOfRange] {
         let assigned = Set((try? consumer.assignment()) ?? [])
         let active = ownership.active
         var found: [OffsetOutOfRange] = []
         for stored in try store.storedOffsets() {
             let tp = KafkaTopicPartition(stored.topic, stored.partition)
-            guard inputTopics.contains(stored.topic), assigned.contains(tp), active.contains(stored.partition),
-                  let marks = consumer.fetchedWatermarks(tp), marks.high >= 0, stored.nextOffset > marks.high else { continue }
-            found.append(OffsetOutOfRange(partition: tp, stored: stored.nextOffset, logStart: max(0, marks.low), logEnd: marks.high))
+            guard inputTopics.contains(stored.topic), assigned.contains(tp), active.contains(stored.partition) else { continue }
+            let marks: KafkaWatermarks
+            if listed {
+                guard let queried = try? await consumer.queryWatermarks(tp, timeout: .seconds(5)) else { continue }
+                marks = queried
+            } else {
+                guard let fetched = consumer.fetchedWatermarks(tp) else { continue }
+                marks = fetched
+            }
+            guard marks.high >= 0 else { continue }
+            if stored.nextOffset > marks.high {
+                found.append(OffsetOutOfRange(side: .beyondEnd, partition: tp, stored: stored.nextOffset,
+                                              logStart: max(0, marks.low), logEnd: marks.high))
+            } else if marks.low > 0, stored.nextOffset < marks.low {
+                found.append(OffsetOutOfRange(side: .belowStart, partition: tp, stored: stored.nextOffset,
+                                              logStart: marks.low, logEnd: marks.high))
+            }
         }
         return found.sorted { ($0.partition.topic, $0.partition.partition) < ($1.partition.topic, $1.partition.partition) }
     }
@@ -46,12 +71,14 @@ extension Daemon {
         while !isStopping {
             await stopSignal.wait(timeout: .seconds(2))
             if isStopping { return }
+            // After the consumer reported an out-of-range fetch (Kafka), the broker's own watermarks decide at once.
+            let listed = state.withLock { s in defer { s.offsetResetReported = false }; return s.offsetResetReported }
             let found: [OffsetOutOfRange]
-            do { found = try partitionsBeyondLogEnd() } catch {
+            do { found = try await partitionsOutsideTheirLog(listed: listed) } catch {
                 logger.warning("offset range check failed", metadata: ["error": "\(error)"])
                 continue
             }
-            let confirmed = found.filter { suspects[$0.partition] == $0.stored }
+            let confirmed = listed ? found : found.filter { suspects[$0.partition] == $0.stored }
             suspects = Dictionary(found.map { ($0.partition, $0.stored) }, uniquingKeysWith: max)
             guard !confirmed.isEmpty else { continue }
             try await recover(confirmed)
@@ -59,7 +86,19 @@ extension Daemon {
         }
     }
 
-    private func recover(_ problems: [OffsetOutOfRange]) async throws {
+    private func recover(_ all: [OffsetOutOfRange]) async throws {
+        // Below the log start: nothing to decide, the records are gone; resume at the start (as a consumer does).
+        let belowStart = all.filter { $0.side == .belowStart }
+        for problem in belowStart {
+            metrics.offsetsOutOfRange(topic: problem.partition.topic, action: "log_start").increment()
+            logger.warning("input records deleted by retention before they were ingested", metadata: [
+                "partition": "\(problem.partition)", "stored": "\(problem.stored)", "log_start": "\(problem.logStart)",
+                "skipped": "\(problem.logStart - problem.stored)",
+            ])
+        }
+        try await reread(Dictionary(uniqueKeysWithValues: belowStart.map { ($0.partition, $0.logStart) }))
+        let problems = all.filter { $0.side == .beyondEnd }
+        guard !problems.isEmpty else { return }
         let policy = configuration.kafka.onOffsetOutOfRange
         for problem in problems {
             metrics.offsetsOutOfRange(topic: problem.partition.topic, action: policy.rawValue).increment()
@@ -79,6 +118,12 @@ extension Daemon {
             let found = try await consumer.offsets(forTimes: Dictionary(uniqueKeysWithValues: problems.map { ($0.partition, from) }))
             for problem in problems { positions[problem.partition] = (found[problem.partition] ?? nil) ?? problem.logEnd }
         }
+        try await reread(positions)
+    }
+
+    /// Moves the stored positions to `positions` (changelog, then store) and starts the partitions there.
+    private func reread(_ positions: [KafkaTopicPartition: Int64]) async throws {
+        guard !positions.isEmpty else { return }
         let written = try await ingestor.resetOffsets(
             positions.map { SourceOffset(topic: $0.key.topic, partition: $0.key.partition, nextOffset: $0.value) }, nowMs: Self.nowMs())
         // Records before a partition's start position count as stale leftovers of an earlier assignment: the new log

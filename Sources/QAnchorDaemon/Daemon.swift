@@ -59,6 +59,8 @@ public final class Daemon: Service, Sendable {
         var finished = false
         /// systemd was told READY=1.
         var notifiedReady = false
+        /// The consumer reported a fetch outside a partition's log (`offsetRangeLoop` checks with the broker).
+        var offsetResetReported = false
         /// Records taken from the consumer (compare with `KafkaConsumer.recordsHandedOver`).
         var recordsReceived = 0
         /// A batch is between the consumer and its store commit.
@@ -414,8 +416,9 @@ public final class Daemon: Service, Sendable {
             case .error(let error):
                 if error.isFatal { throw error }
                 if error.code == .autoOffsetReset {
-                    logger.warning("input position beyond the log; checking (kafka.on_offset_out_of_range)",
+                    logger.warning("input position outside the log; checking (kafka.on_offset_out_of_range)",
                                    metadata: ["error": "\(error)"])
+                    state.withLock { $0.offsetResetReported = true }
                     continue
                 }
                 logger.debug("consumer error", metadata: ["error": "\(error)"])
