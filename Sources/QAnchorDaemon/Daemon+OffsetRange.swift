@@ -62,10 +62,11 @@ extension Daemon {
         return found.sorted { ($0.partition.topic, $0.partition.partition) < ($1.partition.topic, $1.partition.partition) }
     }
 
-    /// Looks every 2 s. A partition seen beyond its log end at the same stored position in two checks in a row is
-    /// acted on (the second look rules out a high watermark cached from before the partition was last started):
-    /// logged as an error and counted, then `kafka.on_offset_out_of_range` decides — `fail` throws (the daemon
-    /// stops with the error), `earliest`/`window` move the stored position back (changelog and store) and seek.
+    /// Looks every 2 s. A partition seen outside its log at the same stored position in two checks in a row (the
+    /// second look rules out a watermark cached from before the partition was last started), or at once after the
+    /// consumer reported an out-of-range fetch, is acted on. Beyond the end: logged as an error and counted, then
+    /// `kafka.on_offset_out_of_range` decides — `fail` throws (the daemon stops with the error), `earliest`/`window`
+    /// move the stored position back (changelog and store) and seek. Below the start: resumed at the start.
     func offsetRangeLoop() async throws {
         var suspects: [KafkaTopicPartition: Int64] = [:]
         while !isStopping {

@@ -88,7 +88,7 @@ struct ConfigCheckCommandTests {
     }
 
     @Test func flatDottedKeysAndNullOptionalsAreAccepted() throws {
-        let (status, output, errors) = try Self.check("kafka.group_id: flat\nhttp:\n  advertised_url:\n")
+        let (status, output, errors) = try Self.check("kafka.group_id: flat\nhttp:\n  advertised_url:\nrefresh:\n  # every key commented out\n")
         #expect(status == 0, "\(errors)")
         #expect(output.contains("kafka.group_id: flat"))
         #expect(output.contains("http.advertised_url: (none)"))

@@ -133,6 +133,8 @@ struct ConfigurationSettings {
             return
         }
         if path.isEmpty || sections.contains(path) {
+            // An empty section (`refresh:` with every key commented out) sets nothing.
+            if case .scalar(let scalar) = node, Self.isNull(scalar) { return }
             guard case .mapping(let mapping) = node else {
                 let what = path.isEmpty ? "the file" : "'\(path)'"
                 problems.append(ConfigurationError(key: path.isEmpty ? "(file)" : path,
