@@ -10,6 +10,14 @@ struct OffsetOutOfRange: Error, CustomStringConvertible {
     enum Side: Sendable { case beyondEnd, belowStart }
     let side: Side
     let partition: KafkaTopicPartition
+
+    /// Where a stored position lies against a log's watermarks: nil inside the log (or unknown watermarks).
+    static func side(of stored: Int64, in marks: KafkaWatermarks) -> Side? {
+        guard marks.high >= 0 else { return nil }
+        if stored > marks.high { return .beyondEnd }
+        if marks.low > 0, stored < marks.low { return .belowStart }
+        return nil
+    }
     /// The daemon's next offset for the partition (what it has ingested up to).
     let stored: Int64
     /// The log's first offset and its end (the next offset a record would get), from a fetch response or the broker.
@@ -50,14 +58,9 @@ extension Daemon {
                 guard let fetched = consumer.fetchedWatermarks(tp) else { continue }
                 marks = fetched
             }
-            guard marks.high >= 0 else { continue }
-            if stored.nextOffset > marks.high {
-                found.append(OffsetOutOfRange(side: .beyondEnd, partition: tp, stored: stored.nextOffset,
-                                              logStart: max(0, marks.low), logEnd: marks.high))
-            } else if marks.low > 0, stored.nextOffset < marks.low {
-                found.append(OffsetOutOfRange(side: .belowStart, partition: tp, stored: stored.nextOffset,
-                                              logStart: marks.low, logEnd: marks.high))
-            }
+            guard let side = OffsetOutOfRange.side(of: stored.nextOffset, in: marks) else { continue }
+            found.append(OffsetOutOfRange(side: side, partition: tp, stored: stored.nextOffset,
+                                          logStart: max(0, marks.low), logEnd: marks.high))
         }
         return found.sorted { ($0.partition.topic, $0.partition.partition) < ($1.partition.topic, $1.partition.partition) }
     }

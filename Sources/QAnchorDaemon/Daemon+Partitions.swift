@@ -197,7 +197,7 @@ extension Daemon {
         var behind = 0
         for tp in assigned {
             guard let marks = consumer.fetchedWatermarks(tp) else { return (false, "\(tp) not fetched yet") }
-            if let position = stored[tp], marks.high >= 0, position > marks.high {
+            if let position = stored[tp], OffsetOutOfRange.side(of: position, in: marks) == .beyondEnd {
                 return (false, "\(tp): stored position \(position) is beyond the end of the log (\(marks.high)); see kafka.on_offset_out_of_range")
             }
             var done = stored[tp] ?? 0

@@ -39,15 +39,7 @@ public final class KafkaProducer: Sendable {
     /// Cancelling the calling task does not recall the record.
     @discardableResult
     public func send(_ record: KafkaProducerRecord) async throws(KafkaError) -> KafkaDeliveryReport {
-        while true {
-            if let fatal = core.fatal { throw fatal }
-            let outcome = await core.produce(record, on: client.kafka)
-            switch outcome {
-            case .delivered(let report): return report
-            case .failed(let error): throw error
-            case .queueFull: await core.waitForRoom()
-            }
-        }
+        try await sendAll([record])[0].get()
     }
 
     /// Sends records in order (they enter librdkafka's queue in this order, so records of one partition are written
@@ -148,8 +140,7 @@ final class ProducerCore: RDKafkaEventSink, @unchecked Sendable {
 
     private struct State {
         var nextID: UInt = 1
-        var pending: [UInt: CheckedContinuation<Outcome, Never>] = [:]
-        /// Records of `sendAll` batches awaiting their delivery report: id → (batch, index).
+        /// Records awaiting their delivery report: id → (their `sendAll` batch, index in it).
         var batched: [UInt: (Batch, Int)] = [:]
         var roomWaiters: [CheckedContinuation<Void, Never>] = []
         var fatal: KafkaError?
@@ -159,31 +150,6 @@ final class ProducerCore: RDKafkaEventSink, @unchecked Sendable {
     private let state = Mutex(State())
 
     var fatal: KafkaError? { state.withLock { $0.fatal } }
-
-    func produce(_ record: KafkaProducerRecord, on kafka: OpaquePointer) async -> Outcome {
-        await withCheckedContinuation { continuation in
-            let id: UInt? = state.withLock { s in
-                if s.closed { return nil }
-                let id = s.nextID
-                s.nextID += 1
-                s.pending[id] = continuation
-                return id
-            }
-            guard let id else {
-                continuation.resume(returning: .failed(KafkaError(code: .destroyed, message: "producer is closed",
-                                                                  context: "send to \(record.topic)")))
-                return
-            }
-            let err = RDKafkaProduce.produce(record, opaque: id, on: kafka)
-            guard err.rawValue != 0 else { return }  // the delivery report resumes the continuation
-            guard let continuation = state.withLock({ $0.pending.removeValue(forKey: id) }) else { return }
-            if err.rawValue == RD_KAFKA_RESP_ERR__QUEUE_FULL.rawValue {
-                continuation.resume(returning: .queueFull)
-            } else {
-                continuation.resume(returning: .failed(KafkaError(err, context: "send to \(record.topic)")))
-            }
-        }
-    }
 
     /// Produces `records[from...]` into `batch` until librdkafka's queue is full; returns the index of the first record
     /// not produced (`records.count` when all were). Records that fail at once are settled as failed.
@@ -235,12 +201,11 @@ final class ProducerCore: RDKafkaEventSink, @unchecked Sendable {
     }
 
     func failAllPending(_ error: KafkaError) {
-        let (pending, batched, waiters) = state.withLock { s in
+        let (batched, waiters) = state.withLock { s in
             s.closed = true
-            defer { s.pending.removeAll(); s.batched.removeAll(); s.roomWaiters.removeAll() }
-            return (Array(s.pending.values), Array(s.batched.values), s.roomWaiters)
+            defer { s.batched.removeAll(); s.roomWaiters.removeAll() }
+            return (Array(s.batched.values), s.roomWaiters)
         }
-        for continuation in pending { continuation.resume(returning: .failed(error)) }
         for (batch, index) in batched { batch.settle(index, .failed(error)) }
         for waiter in waiters { waiter.resume() }
     }
@@ -248,8 +213,7 @@ final class ProducerCore: RDKafkaEventSink, @unchecked Sendable {
     override func delivery(_ message: UnsafePointer<rd_kafka_message_t>) {
         let m = message.pointee
         let id = UInt(bitPattern: m._private)
-        let (continuation, batched) = state.withLock { s in (s.pending.removeValue(forKey: id), s.batched.removeValue(forKey: id)) }
-        guard continuation != nil || batched != nil else { return }
+        guard let (batch, index) = state.withLock({ $0.batched.removeValue(forKey: id) }) else { return }
         let topic = m.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
         let outcome: Outcome
         if m.err.rawValue != 0 {
@@ -261,8 +225,7 @@ final class ProducerCore: RDKafkaEventSink, @unchecked Sendable {
                 topicPartition: KafkaTopicPartition(topic, m.partition), offset: m.offset >= 0 ? m.offset : nil,
                 timestampMs: timestampType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : timestamp))
         }
-        continuation?.resume(returning: outcome)
-        if let (batch, index) = batched { batch.settle(index, outcome) }
+        batch.settle(index, outcome)
     }
 
     override func error(_ error: KafkaError) {

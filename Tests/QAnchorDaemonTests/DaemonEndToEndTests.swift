@@ -109,14 +109,11 @@ struct DaemonEndToEndTests {
         more.text("bill", "b9", user: "u2", daysAgo: 1, "Transfer 500.00 to savings")
         let moreFile = harness.directory.appendingPathComponent("more.jsonl")
         try more.write(to: moreFile)
-        let storedKey = "qanchor_events_total{modality=\"all\",outcome=\"stored\"}"
+        let storedKey = DaemonHarness.storedEventsKey
         let storedBefore = metrics[storedKey] ?? 0
         try harness.produce(moreFile)
         // Wait until the new record is stored (readiness alone may not have seen it fetched yet).
-        let deadline = ContinuousClock.now + .seconds(60)
-        while (try await harness.metrics())[storedKey] ?? 0 < storedBefore + 1, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        try await harness.waitForMetric(storedKey, toReach: storedBefore + 1)
         let second = try await harness.refresh()
         #expect(second["published"] == 1)
         metrics = try await harness.metrics()
@@ -163,11 +160,8 @@ struct DaemonEndToEndTests {
         let newFile = harness.directory.appendingPathComponent("new.jsonl")
         try new.write(to: newFile)
         try harness.produce(newFile)
-        let storedKey = "qanchor_events_total{modality=\"all\",outcome=\"stored\"}"
-        let deadline = ContinuousClock.now + .seconds(60)
-        while (try await harness.metrics())[storedKey] ?? 0 < 1, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        let storedKey = DaemonHarness.storedEventsKey
+        try await harness.waitForMetric(storedKey, toReach: 1)
         try await harness.waitReady(timeout: .seconds(30))
         let summary = try await harness.refresh()
         #expect(summary["published"] == 1)

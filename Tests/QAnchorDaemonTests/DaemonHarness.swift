@@ -191,6 +191,21 @@ final class DaemonHarness: @unchecked Sendable {
         return object
     }
 
+    /// The stored-events counter ("all" modalities).
+    static let storedEventsKey = "qanchor_events_total{modality=\"all\",outcome=\"stored\"}"
+
+    /// Polls the metrics until sample `key` reaches `value` or `timeout` passes; returns the last metrics read.
+    @discardableResult
+    func waitForMetric(_ key: String, toReach value: Double, timeout: Duration = .seconds(60)) async throws -> [String: Double] {
+        let deadline = ContinuousClock.now + timeout
+        var metrics = try await self.metrics()
+        while metrics[key] ?? 0 < value, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+            metrics = try await self.metrics()
+        }
+        return metrics
+    }
+
     /// Prometheus samples: "name{labels}" → value.
     func metrics() async throws -> [String: Double] {
         let (_, body) = try await http("GET", "/metrics")

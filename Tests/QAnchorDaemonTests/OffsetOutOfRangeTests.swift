@@ -12,7 +12,7 @@ import Testing
 /// daemon".)
 @Suite("input log moved under the daemon", .serialized)
 struct OffsetOutOfRangeTests {
-    static let storedKey = "qanchor_events_total{modality=\"all\",outcome=\"stored\"}"
+    static let storedKey = DaemonHarness.storedEventsKey
 
     /// Deletes the input topics and creates them again, empty, with the same partition count (confluent-kafka).
     static func recreateInputs(_ harness: DaemonHarness, partitions: Int) throws {
@@ -84,13 +84,8 @@ struct OffsetOutOfRangeTests {
         defer { broker.stop() }
         let harness = try DaemonHarness(name: "oor-\(policy)", extraYAML: "kafka.on_offset_out_of_range: \(policy)\n", broker: broker)
         try await Self.ingestThenRecreate(harness)
-        let deadline = ContinuousClock.now + .seconds(120)
-        var metrics = try await harness.metrics()
         // (Counters are per process: the restarted daemon stores the new log's two events.)
-        while metrics[Self.storedKey] ?? 0 < 2, ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(200))
-            metrics = try await harness.metrics()
-        }
+        let metrics = try await harness.waitForMetric(Self.storedKey, toReach: 2, timeout: .seconds(120))
         #expect(metrics[Self.storedKey] == 2, "the new records were not ingested: \(harness.process?.log.suffix(4000) ?? "")")
         let counted = metrics.filter { $0.key.hasPrefix("qanchor_input_offset_out_of_range_total{") && $0.key.contains("action=\"\(policy)\"") }
         #expect(counted.values.reduce(0, +) >= 1, "\(counted)")
