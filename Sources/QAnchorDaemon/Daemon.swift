@@ -36,6 +36,8 @@ public final class Daemon: Service, Sendable {
     let changelogProducer: KafkaProducer?
     let ingestor: Ingestor
     let refresher: Refresher
+    /// Ad-hoc user queries, text embeddings and the prefix-state cache (docs/query.md).
+    public let queries: QueryService
     let inputTopics: [String]
     let schedule: RefreshSchedule
     let ownership: PartitionOwnership
@@ -145,11 +147,13 @@ public final class Daemon: Service, Sendable {
         ingestor = Ingestor(routes: routes, parser: parser, store: store, executor: executor, producer: producer,
                             deadLetterTopic: configuration.topics.deadLetter, ownership: ownership, changelog: changelog,
                             routing: routing, metrics: metrics, logger: logger)
+        let vectorEncoding = changelog?.encoding ?? storeConfiguration.vectorEncoding
+        queries = QueryService(store: store, executor: executor, limits: configuration.query, vectorEncoding: vectorEncoding,
+                               metrics: metrics, logger: logger)
         refresher = Refresher(store: store, executor: executor, producer: producer, topics: configuration.topics,
                               usersPerBatch: configuration.refresh.usersPerBatch,
-                              encoder: OutputFormats.encoder(configuration.output),
-                              vectorEncoding: changelog?.encoding ?? storeConfiguration.vectorEncoding,
-                              ownership: ownership, changelog: changelog, metrics: metrics, logger: logger)
+                              encoder: OutputFormats.encoder(configuration.output), vectorEncoding: vectorEncoding,
+                              ownership: ownership, changelog: changelog, queries: queries, metrics: metrics, logger: logger)
         self.instanceID = instanceID
         box.daemon = self
         metrics.buildInfo().set(Double(1))
@@ -211,7 +215,7 @@ public final class Daemon: Service, Sendable {
         store.vectorEncoding = configuration.store.vectorEncoding
         // Vectors rounded to the changelog's float16 are stored as float16: lossless, half the bytes.
         if configuration.scaling.changelog && configuration.scaling.changelogVectorEncoding == .float16 { store.vectorEncoding = .float16 }
-        store.prefixKVBudgetBytes = configuration.store.prefixKVBudgetMB << 20
+        store.prefixKVBudgetBytes = configuration.query.cacheBudgetBytes
         store.initialSizeBytes = configuration.store.mapSizeMB << 20
         store.durability = configuration.store.durable ? .durable : .noMetaSync
         if configuration.store.commit == .journaled {

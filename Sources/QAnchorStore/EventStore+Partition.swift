@@ -73,9 +73,11 @@ extension EventStore {
             while let (k, v) = entry, k.starts(with: prefix) {
                 if removed == limit { return try finish(false) }
                 if table == tables.prefixKV {
-                    let (user, _) = try Keys.decodeUser(k, table: "prefixkv")
-                    var r = ByteReader(v, table: "prefixkv")
-                    try txn.delete(tables.prefixLRU, Keys.lru(try r.u64("tick"), user))
+                    // A header (`U`) names its LRU entry; a body (`U|01`) only counts its bytes.
+                    let (user, rest) = try Keys.decodeUser(k, table: "prefixkv")
+                    if rest == k.count {
+                        try txn.delete(tables.prefixLRU, Keys.lru(try PrefixKVHeader(v).tick, user))
+                    }
                     kvBytes += v.count
                 } else if table == tables.users {
                     let (user, rest) = try Keys.decodeUser(k, table: "users")

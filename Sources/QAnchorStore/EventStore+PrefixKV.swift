@@ -1,46 +1,73 @@
 extension EventStore {
     /// The cached prefix KV bytes of `user` if they were stored for this `contentHash` and `fingerprint`;
-    /// nil otherwise (absent, stale content or another model).
+    /// nil otherwise (absent, stale content or another model). Reading does not change the LRU order: see
+    /// ``touchPrefixKV(_:)``.
     public func prefixKV(_ user: UserKey, contentHash: [UInt8], fingerprint: String) throws -> [UInt8]? {
         try read { txn in
-            guard let v = try txn.get(tables.prefixKV, Keys.user(user)) else { return nil }
-            var r = ByteReader(v, table: "prefixkv")
-            _ = try r.u64("tick")
-            guard try r.short("content hash") == contentHash else { return nil }
-            let fpLength = Int(try r.u16("fingerprint length"))
-            guard try r.bytes(fpLength, "fingerprint") == Array(fingerprint.utf8) else { return nil }
-            return r.rest()
+            guard let header = try txn.get(tables.prefixKV, Keys.user(user)) else { return nil }
+            let h = try PrefixKVHeader(header)
+            guard h.contentHash == contentHash, h.fingerprint == Array(fingerprint.utf8),
+                  let body = try txn.get(tables.prefixKV, Keys.prefixKVBody(user)) else { return nil }
+            // Copied out of the map inside the read transaction.
+            guard body.count == h.bodyBytes else {
+                throw StoreError.corruptRecord(table: "prefixkv", key: "\(user)",
+                                               reason: "body has \(body.count) bytes, its header says \(h.bodyBytes)")
+            }
+            return Array(body)
         }
     }
 
-    /// Stores `entry` as `user`'s prefix KV state (replacing the previous one), then evicts the least
-    /// recently stored entries until the total is within `prefixKVBudgetBytes`. Returns the number evicted.
-    /// Throws `invalidInput` when the cache is disabled or the entry alone exceeds the budget.
+    /// Whether `user` has a cached entry (for any content or model).
+    public func hasPrefixKV(_ user: UserKey) throws -> Bool {
+        try read { txn in try txn.get(tables.prefixKV, Keys.user(user)) != nil }
+    }
+
+    /// Makes `user`'s entry the most recently used (it is evicted last). Rewrites only the small header, never the
+    /// stored state. Returns false when the user has no entry.
+    @discardableResult
+    public func touchPrefixKV(_ user: UserKey) async throws -> Bool {
+        let tables = self.tables
+        return try await write { txn in
+            guard let old = try txn.get(tables.prefixKV, Keys.user(user)) else { return false }
+            var h = try PrefixKVHeader(old)
+            let tick = (try Meta.u64(txn, tables, "kv/tick") ?? 0) + 1
+            try Meta.putU64(txn, tables, "kv/tick", tick)
+            try txn.delete(tables.prefixLRU, Keys.lru(h.tick, user))
+            h.tick = tick
+            try txn.put(tables.prefixKV, Keys.user(user), h.encoded)
+            try txn.put(tables.prefixLRU, Keys.lru(tick, user), [])
+            return true
+        }
+    }
+
+    /// Stores `entry` as `user`'s prefix KV state (replacing the previous one) as the most recently used, then
+    /// evicts the least recently used entries until the total is within `prefixKVBudgetBytes`. Returns the number
+    /// evicted. Throws `invalidInput` when the cache is disabled or the entry alone exceeds the budget.
     public func storePrefixKV(_ entry: PrefixKVEntry, for user: UserKey) async throws -> Int {
         let budget = configuration.prefixKVBudgetBytes
         try Self.validate(user, item: "prefix KV of \(user)")
         guard entry.contentHash.count >= 1 && entry.contentHash.count <= 64, entry.fingerprint.utf8.count <= 65535 else {
             throw StoreError.invalidInput(item: "prefix KV of \(user)", reason: "content hash must be 1…64 bytes and fingerprint < 64 KiB")
         }
-        var w = ByteWriter(capacity: entry.bytes.count + 80)
-        w.u64(0); w.short(entry.contentHash); w.u16(UInt16(entry.fingerprint.utf8.count)); w.append(entry.fingerprint.utf8)
-        w.append(entry.bytes)
-        guard w.bytes.count <= budget else {
-            throw StoreError.invalidInput(item: "prefix KV of \(user)",
-                                          reason: "\(w.bytes.count) bytes exceed prefixKVBudgetBytes \(budget)")
+        let header = PrefixKVHeader(tick: 0, contentHash: entry.contentHash, fingerprint: Array(entry.fingerprint.utf8),
+                                    bodyBytes: entry.bytes.count)
+        let size = header.encoded.count + entry.bytes.count
+        guard size <= budget else {
+            throw StoreError.invalidInput(item: "prefix KV of \(user)", reason: "\(size) bytes exceed prefixKVBudgetBytes \(budget)")
         }
         let tables = self.tables
-        let value = w.bytes
+        let body = entry.bytes
         return try await write { txn in
-            var value = value
             let tick = (try Meta.u64(txn, tables, "kv/tick") ?? 0) + 1
             try Meta.putU64(txn, tables, "kv/tick", tick)
-            for i in 0..<8 { value[i] = UInt8((tick >> UInt64(56 - 8 * i)) & 0xFF) }
+            var header = header
+            header.tick = tick
             var total = try Meta.counter(txn, tables, "kv/bytes")
             total -= try Self.removePrefixKV(user, txn: txn, tables: tables)
-            try txn.put(tables.prefixKV, Keys.user(user), value)
+            try txn.put(tables.prefixKV, Keys.user(user), header.encoded)
+            try txn.put(tables.prefixKV, Keys.prefixKVBody(user), body)
             try txn.put(tables.prefixLRU, Keys.lru(tick, user), [])
-            total += value.count
+            total += size
             var evicted = 0
             while total > budget {
                 let cursor = try txn.cursor(tables.prefixLRU)
@@ -54,15 +81,45 @@ extension EventStore {
         }
     }
 
-    /// Deletes `user`'s prefix KV entry and its LRU entry; returns the bytes freed.
+    /// Deletes `user`'s prefix KV entry (header, body) and its LRU entry; returns the bytes freed.
     static func removePrefixKV(_ user: UserKey, txn: LMDBTransaction, tables: Tables) throws -> Int {
         let key = Keys.user(user)
         guard let v = try txn.get(tables.prefixKV, key) else { return 0 }
-        var r = ByteReader(v, table: "prefixkv")
-        let tick = try r.u64("tick")
-        let size = v.count
-        try txn.delete(tables.prefixLRU, Keys.lru(tick, user))
+        let h = try PrefixKVHeader(v)
+        try txn.delete(tables.prefixLRU, Keys.lru(h.tick, user))
         try txn.delete(tables.prefixKV, key)
-        return size
+        try txn.delete(tables.prefixKV, Keys.prefixKVBody(user))
+        return v.count + h.bodyBytes
+    }
+}
+
+/// The header record of a cached prefix state (`prefixkv` key `U`): tick u64 | content hash (short) |
+/// fingerprint (u16 length + bytes) | body length u64. The state itself is the `U|01` record, so moving an entry in
+/// the LRU order rewrites a few dozen bytes, not megabytes.
+struct PrefixKVHeader {
+    var tick: UInt64
+    var contentHash: [UInt8]
+    var fingerprint: [UInt8]
+    var bodyBytes: Int
+
+    init(tick: UInt64, contentHash: [UInt8], fingerprint: [UInt8], bodyBytes: Int) {
+        self.tick = tick
+        self.contentHash = contentHash
+        self.fingerprint = fingerprint
+        self.bodyBytes = bodyBytes
+    }
+
+    init(_ bytes: UnsafeRawBufferPointer) throws {
+        var r = ByteReader(bytes, table: "prefixkv")
+        tick = try r.u64("tick")
+        contentHash = try r.short("content hash")
+        fingerprint = try r.bytes(Int(try r.u16("fingerprint length")), "fingerprint")
+        bodyBytes = Int(try r.u64("body length"))
+    }
+
+    var encoded: [UInt8] {
+        var w = ByteWriter(capacity: 20 + contentHash.count + fingerprint.count)
+        w.u64(tick); w.short(contentHash); w.u16(UInt16(fingerprint.count)); w.append(fingerprint); w.u64(UInt64(bodyBytes))
+        return w.bytes
     }
 }

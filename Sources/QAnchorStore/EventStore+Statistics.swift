@@ -25,7 +25,7 @@ extension EventStore {
                 dirtyUsers: Int(try txn.stat(tables.dirty).ms_entries),
                 contentCacheEntries: Int(try txn.stat(tables.cache).ms_entries),
                 contentCacheBytes: cacheBytes,
-                prefixKVEntries: Int(try txn.stat(tables.prefixKV).ms_entries),
+                prefixKVEntries: Int(try txn.stat(tables.prefixLRU).ms_entries),
                 prefixKVBytes: try Meta.counter(txn, tables, "kv/bytes"),
                 offsets: try storedOffsets(partition: nil, txn: txn),
                 mapSizeBytes: info.me_mapsize,

@@ -21,7 +21,7 @@ import Logging
 /// only from the next checkpoint on (`checkpoint()`). Call `close()` once, after all other use.
 public final class EventStore: Sendable {
     /// The schema version this code writes and reads.
-    public static let schemaVersion: UInt32 = 2
+    public static let schemaVersion: UInt32 = 3
 
     /// The configuration the store was opened with (modalities resolved from the store when none were given).
     public let configuration: StoreConfiguration

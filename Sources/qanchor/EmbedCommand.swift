@@ -40,15 +40,7 @@ struct EmbedCommand: AsyncParsableCommand {
 
     func run() async throws {
         if threads > 0 { BLAS.setThreads(threads) }
-        let nowMs: Int64
-        if let now {
-            guard let parsed = Int64(now) ?? RFC3339Timestamp.milliseconds(now) else {
-                throw ValidationError("--now: expected RFC 3339 (2025-11-28T00:00:00Z) or epoch milliseconds, got '\(now)'")
-            }
-            nowMs = parsed
-        } else {
-            nowMs = Int64(Date().timeIntervalSince1970 * 1000)
-        }
+        let nowMs = try OfflineUsers.referenceTime(now)
         let model: QAnchorEmbedder
         do { model = try QAnchorEmbedder(bundle: URL(fileURLWithPath: bundle)) } catch {
             throw CLIError("cannot load bundle: \(error)")
@@ -56,22 +48,48 @@ struct EmbedCommand: AsyncParsableCommand {
         for id in scenarios where model.manifest.scenario(id: id) == nil {
             throw ValidationError("--scenario: unknown scenario '\(id)' (the bundle has \(model.scenarioIDs.joined(separator: ", ")))")
         }
+        let input = try OfflineUsers(model: model, events: events, nowMs: nowMs, skewMs: skewSeconds * 1000)
+        let chosenScenarios = (scenarios.isEmpty ? model.scenarioIDs : scenarios)
+            .sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        let computedAt = Int64(Date().timeIntervalSince1970 * 1000)
+        for user in input.users {
+            let results = try model.embed(user: user.history, scenarios: chosenScenarios)
+            for result in results {
+                Standard.output(input.record(user, result, model: model, computedAtMs: computedAt).json)
+            }
+        }
+        if input.badLines > 0 { throw ExitCode(1) }
+    }
+}
+
+/// The users of a JSONL event file (input-topic events plus `"modality"`), as the model reads them at `nowMs`: the
+/// window applied, duplicates of (modality, event_id) dropped (the first wins), the K_m newest events per modality
+/// and the newest tabular snapshot kept, texts encoded once each. Bad lines are reported on stderr with their line
+/// numbers and counted. Shared by `embed` and `query`.
+struct OfflineUsers {
+    struct User {
+        var userID: String
+        var history: UserHistory
+        var eventTimeMs: Int64?
+    }
+    var users: [User] = []
+    var windowStartMs: Int64
+    var badLines: Int
+
+    init(model: QAnchorEmbedder, events: String, nowMs: Int64, skewMs: Int64) throws {
         let data: Data
         do {
             data = events == "-" ? FileHandle.standardInput.readDataToEndOfFile()
                 : try Data(contentsOf: URL(fileURLWithPath: events))
         } catch { throw CLIError("cannot read \(events): \(error.localizedDescription)") }
-
         let parser = ModelEventParser(modalities: model.manifest.modalities)
         let (parsed, bad) = parser.parseLines(data)
         let source = events == "-" ? "<stdin>" : events
         for line in bad { Standard.error("\(source):\(line.line): \(line.error)") }
+        badLines = bad.count
         let selection = ModelEventSelection(events: parsed, modalities: model.manifest.modalities,
-                                            windowDays: model.manifest.windowDays, nowMs: nowMs,
-                                            skewMs: skewSeconds * 1000)
-        let chosenScenarios = (scenarios.isEmpty ? model.scenarioIDs : scenarios)
-            .sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-        let computedAt = Int64(Date().timeIntervalSince1970 * 1000)
+                                            windowDays: model.manifest.windowDays, nowMs: nowMs, skewMs: skewMs)
+        windowStartMs = selection.windowStartMs
         var vectorCache: [String: [String: [Float]]] = [:]
         for user in selection.users {
             var history = UserHistory()
@@ -92,17 +110,24 @@ struct EmbedCommand: AsyncParsableCommand {
                     if case .features(let x)? = chosen.last?.payload { history.tabular[m.name] = x }
                 }
             }
-            let results = try model.embed(user: history, scenarios: chosenScenarios)
-            for result in results {
-                let record = EmbeddingRecord(
-                    userID: user.userID, scenario: result.scenario, embedding: result.embedding, scores: result.scores,
-                    modelName: model.manifest.name, modelVersion: model.manifest.version, fingerprint: model.fingerprint,
-                    version: 1, eventTimeMs: user.eventTimeMs, windowStartMs: selection.windowStartMs,
-                    computedAtMs: computedAt)
-                Standard.output(record.json)
-            }
+            users.append(User(userID: user.userID, history: history, eventTimeMs: user.eventTimeMs))
         }
-        if !bad.isEmpty { throw ExitCode(1) }
+    }
+
+    /// `--now`: RFC 3339 or epoch milliseconds; nil: the current time.
+    static func referenceTime(_ option: String?) throws -> Int64 {
+        guard let option else { return Int64(Date().timeIntervalSince1970 * 1000) }
+        guard let parsed = Int64(option) ?? RFC3339Timestamp.milliseconds(option) else {
+            throw ValidationError("--now: expected RFC 3339 (2025-11-28T00:00:00Z) or epoch milliseconds, got '\(option)'")
+        }
+        return parsed
+    }
+
+    /// The output record of one result (version 1: offline records have no refresh history).
+    func record(_ user: User, _ result: ScenarioEmbedding, model: QAnchorEmbedder, computedAtMs: Int64) -> EmbeddingRecord {
+        EmbeddingRecord(userID: user.userID, scenario: result.scenario, embedding: result.embedding, scores: result.scores,
+                        modelName: model.manifest.name, modelVersion: model.manifest.version, fingerprint: model.fingerprint,
+                        version: 1, eventTimeMs: user.eventTimeMs, windowStartMs: windowStartMs, computedAtMs: computedAtMs)
     }
 }
 
@@ -129,11 +154,10 @@ struct EmbedTextCommand: AsyncParsableCommand {
         }
         let modelJSON = "{\"name\":\(JSONText.string(model.manifest.name)),\"version\":\(JSONText.string(model.manifest.version)),"
             + "\"fingerprint\":\(JSONText.string(model.fingerprint))}"
-        for (index, text) in texts.enumerated() {
-            let embedding: [Float]
-            do { embedding = try model.embedText(text).embedding } catch {
-                throw CLIError("text #\(index + 1) of \(texts.count): \(error)")
-            }
+        // One batch, as `POST /v1/embeddings` runs a request's inputs: the same texts give the same numbers.
+        let embeddings: [[Float]]
+        do { embeddings = try model.embedTexts(texts).map(\.embedding) } catch { throw CLIError("\(error)") }
+        for (text, embedding) in zip(texts, embeddings) {
             Standard.output("{\"text\":\(JSONText.string(text)),\"dim\":\(embedding.count),\"embedding\":["
                 + embedding.map(JSONText.number).joined(separator: ",") + "],\"model\":\(modelJSON)}")
         }

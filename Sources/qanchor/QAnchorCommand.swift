@@ -17,6 +17,7 @@ struct QAnchorCommand: AsyncParsableCommand {
             ConfigCommand.self,
             EmbedCommand.self,
             EmbedTextCommand.self,
+            QueryCommand.self,
             BundleCommand.self,
             InspectCommand.self,
             StoreCommand.self,

@@ -18,6 +18,16 @@ struct ServeCommand: AsyncParsableCommand {
         let configuration = try await DaemonSetup.load(config)
         DaemonSetup.bootstrapLogging(configuration)
         let logger = Logger(label: "qanchor")
+        var token: BearerToken?
+        if configuration.http.enabled, let path = configuration.http.tokenFile {
+            do { token = try BearerToken(contentsOf: path) } catch {
+                logger.critical("cannot start", metadata: ["error": "\(error)"])
+                throw ExitCode(2)
+            }
+            if BearerToken.isShared(path: path) {
+                logger.warning("http.token_file can be read by other users; make it 0600", metadata: ["file": "\(path)"])
+            }
+        }
         let daemon: Daemon
         do { daemon = try Daemon(configuration: configuration, logger: logger) } catch {
             logger.critical("cannot start", metadata: ["error": "\(error)"])
@@ -29,7 +39,7 @@ struct ServeCommand: AsyncParsableCommand {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if configuration.http.enabled {
             services.append(.init(service: AdminServer(daemon: daemon, host: configuration.http.host,
-                                                       port: configuration.http.port, logger: logger),
+                                                       port: configuration.http.port, token: token, logger: logger),
                                   successTerminationBehavior: .gracefullyShutdownGroup,
                                   failureTerminationBehavior: .gracefullyShutdownGroup))
         }

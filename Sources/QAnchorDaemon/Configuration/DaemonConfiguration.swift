@@ -116,8 +116,6 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var durable = true
         /// Initial map size; it grows on demand.
         public var mapSizeMB = 1024
-        /// Byte budget of the prefix KV cache in LMDB; 0 disables it.
-        public var prefixKVBudgetMB = 0
         /// `per_request` (every ingest batch is one durable LMDB commit; reads see it at once) or `journaled`
         /// (batches are made durable by an fdatasynced write-ahead journal and checkpointed into LMDB every
         /// `checkpointIntervalMs` / `checkpointEvents`: 2–3× the ingest rate; the refresh checkpoints first).
@@ -195,6 +193,32 @@ public struct DaemonConfiguration: Sendable, Equatable {
         /// The base URL other instances redirect this instance's users to (e.g. `http://qanchor-0.qanchor:8080`).
         /// Default: `http://<host>:<bound port>` (the host name of the machine when `host` is a wildcard).
         public var advertisedURL: String?
+        /// A file holding the bearer token that `/v1/*` and `/admin/*` require (`Authorization: Bearer <token>`).
+        /// Required when `host` is not a loopback address.
+        public var tokenFile: String?
+        public init() {}
+
+        /// Whether `host` is a loopback address (or name).
+        public var isLoopback: Bool {
+            host == "localhost" || host == "::1" || host.hasPrefix("127.")
+        }
+    }
+
+    /// Ad-hoc queries and text embeddings over HTTP (docs/query.md).
+    public struct Query: Sendable, Equatable {
+        /// Byte budget of the cached prefix states in the store (LRU); 0: no cache, every query prefills.
+        public var cacheBudgetBytes = 1 << 30
+        /// Which users' prefix states are kept: `queried` (the users queried most recently; a refresh updates the
+        /// states it finds) or `refreshed` (every refreshed user too, up to the budget).
+        public var cachePolicy = QueryCachePolicy.queried
+        /// Longest accepted query, in backbone tokens (template included); texts for `/v1/embeddings` likewise.
+        public var maxQueryTokens = 256
+        /// Most queries in one user query request, and most inputs in one `/v1/embeddings` request.
+        public var maxQueriesPerRequest = 32
+        /// Query and embedding requests served at once; more are answered 429.
+        public var maxConcurrentRequests = 16
+        /// A request whose model work has not started within this time is answered 504.
+        public var timeoutMs = 30_000
         public init() {}
     }
 
@@ -216,6 +240,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var scaling = Scaling()
     public var output = Output()
     public var http = HTTP()
+    public var query = Query()
     public var log = Log()
 
     public init() {}
@@ -242,6 +267,14 @@ public enum OffsetOutOfRangePolicy: String, Sendable, CaseIterable {
     case earliest
     /// Re-read the partition from the first record inside the bundle's window (now − window_days).
     case window
+}
+
+/// `query.cache_policy`: which users' prefix states the store keeps (docs/query.md "The prefix cache").
+public enum QueryCachePolicy: String, Sendable, CaseIterable {
+    /// Users stored by a query miss, most recently queried kept; a refresh updates the entries it finds.
+    case queried
+    /// Every refreshed user too (the refresh computes the prefix anyway), most recently stored or queried kept.
+    case refreshed
 }
 
 /// `store.commit`: when ingest batches become durable (docs/store.md).
@@ -310,7 +343,13 @@ extension DaemonConfiguration {
         check(ingest.skewMs >= 0, "ingest.skew_ms", "must be ≥ 0, found \(ingest.skewMs)")
         check(ingest.pauseAbove > 0, "ingest.pause_above", "must be > 0, found \(ingest.pauseAbove)")
         check(kafka.statisticsIntervalMs >= 0, "kafka.statistics_interval_ms", "must be ≥ 0, found \(kafka.statisticsIntervalMs)")
-        check(store.prefixKVBudgetMB >= 0, "store.prefix_kv_budget_mb", "must be ≥ 0, found \(store.prefixKVBudgetMB)")
+        check(query.cacheBudgetBytes >= 0, "query.cache_budget_bytes", "must be ≥ 0, found \(query.cacheBudgetBytes)")
+        check(query.maxQueryTokens > 0, "query.max_query_tokens", "must be > 0, found \(query.maxQueryTokens)")
+        check(query.maxQueriesPerRequest > 0, "query.max_queries_per_request", "must be > 0, found \(query.maxQueriesPerRequest)")
+        check(query.maxConcurrentRequests > 0, "query.max_concurrent_requests", "must be > 0, found \(query.maxConcurrentRequests)")
+        check(query.timeoutMs > 0, "query.timeout_ms", "must be > 0, found \(query.timeoutMs)")
+        check(!http.enabled || http.isLoopback || http.tokenFile != nil, "http.token_file",
+              "required when http.host (\(http.host)) is not a loopback address: every /v1 and /admin request must carry its bearer token")
         check(refresh.expiryBatch > 0, "refresh.expiry_batch", "must be > 0, found \(refresh.expiryBatch)")
         check(refresh.expiryIntervalSeconds > 0, "refresh.expiry_interval_seconds", "must be > 0, found \(refresh.expiryIntervalSeconds)")
         check(Self.parseDailyTime(refresh.dailyAt) != nil, "refresh.daily_at",

@@ -16,6 +16,11 @@ import ServiceLifecycle
 /// | `POST /admin/refresh[?wait=true]` | 202 with a ticket; with `wait=true`, 200 and the summary when done |
 /// | `POST /admin/leave` | 202; stops the daemon and leaves the consumer group for good (a scale-down) |
 /// | `GET /v1/users/{id}/embeddings` | the user's last published records; 404 if unknown |
+/// | `POST /v1/users/{id}/query` | the user's embeddings under ad-hoc queries (docs/query.md) |
+/// | `POST /v1/embeddings` | OpenAI-compatible text embeddings (docs/query.md) |
+///
+/// With `http.token_file`, every `/v1/*` and `/admin/*` route requires `Authorization: Bearer <token>` (401 without);
+/// `/healthz`, `/readyz` and `/metrics` stay open (probes and scrapers; they carry no user data).
 ///
 /// Every `/v1/users/{id}/…` route is owner-routed (docs/daemon.md "Lookups"): answered only by the instance that
 /// owns the user's partition right now; any other instance answers `307 Temporary Redirect` to the owner's
@@ -26,12 +31,14 @@ public struct AdminServer: Service {
     let daemon: Daemon
     let host: String
     let port: Int
+    let token: BearerToken?
     let logger: Logger
 
-    public init(daemon: Daemon, host: String, port: Int, logger: Logger) {
+    public init(daemon: Daemon, host: String, port: Int, token: BearerToken? = nil, logger: Logger) {
         self.daemon = daemon
         self.host = host
         self.port = port
+        self.token = token
         self.logger = logger
     }
 
@@ -51,10 +58,15 @@ public struct AdminServer: Service {
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(bytes: daemon.metrics.exposition())))
         }
-        router.get("v1/info") { _, _ -> Response in
+        let v1 = router.group("v1"), admin = router.group("admin")
+        if let token {
+            v1.add(middleware: BearerTokenMiddleware(token: token))
+            admin.add(middleware: BearerTokenMiddleware(token: token))
+        }
+        v1.get("info") { _, _ -> Response in
             Self.json(.ok, daemon.infoJSON + "\n")
         }
-        router.post("admin/refresh") { request, _ -> Response in
+        admin.post("refresh") { request, _ -> Response in
             let ticket = daemon.requestRefresh()
             guard request.uri.queryParameters.get("wait") == "true" else {
                 return Self.json(.accepted, "{\"ticket\":\(ticket)}\n")
@@ -66,18 +78,19 @@ public struct AdminServer: Service {
                              + "\"unchanged\":\(summary.unchanged),\"failed\":\(summary.failed),"
                              + "\"still_dirty\":\(summary.stillDirty),\"records\":\(summary.records)}\n")
         }
-        router.post("admin/leave") { _, _ -> Response in
+        admin.post("leave") { _, _ -> Response in
             daemon.shutdown(leavingGroup: true)
             return Self.json(.accepted, "{\"leaving\":true}\n")
         }
-        router.get("v1/users/:id/embeddings") { request, context -> Response in
-            try Self.routed(request, context, daemon) { user in
+        v1.get("users/:id/embeddings") { request, context -> Response in
+            try await Self.routed(request, context, daemon) { user in
                 let outputs = try daemon.publishedRecords(user)
                 guard !outputs.isEmpty else { return Self.text(.notFound, "no embeddings for this user\n") }
                 let records = outputs.sorted { $0.key < $1.key }.map { String(decoding: $0.value, as: UTF8.self) }
                 return Self.json(.ok, "{\"user_id\":\(JSONText.string(user.userID)),\"records\":[\(records.joined(separator: ","))]}\n")
             }
         }
+        Self.addQueryRoutes(v1, daemon: daemon)
         let app = Application(router: router, configuration: .init(address: .hostname(host, port: port)),
                               onServerRunning: { [host] channel in
                                   let bound = channel.localAddress?.port ?? 0
@@ -91,12 +104,12 @@ public struct AdminServer: Service {
     /// Answers a per-user request here when this instance owns the user, else redirects to the owner or says when
     /// to retry.
     static func routed(_ request: Request, _ context: some RequestContext, _ daemon: Daemon,
-                       _ local: (UserKey) throws -> Response) throws -> Response {
+                       _ local: (UserKey) async throws -> Response) async throws -> Response {
         guard let id = context.parameters.get("id"), !id.isEmpty else { return text(.badRequest, "missing user id\n") }
         switch daemon.route(userID: id) {
         case .local(let user):
             daemon.metrics.routedRequests("local").increment()
-            return try local(user)
+            return try await local(user)
         case .owner(let url, let partition):
             daemon.metrics.routedRequests("redirect").increment()
             let target = url.trimmingSuffix("/") + request.uri.description

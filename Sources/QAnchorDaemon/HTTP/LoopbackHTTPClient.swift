@@ -3,8 +3,9 @@ import Foundation
 import Glibc
 #endif
 
-/// A minimal blocking HTTP/1.1 client over a POSIX socket, for `qanchor refresh` and tests talking to a daemon's
-/// admin endpoint (no TLS, no redirects, `Connection: close`). Call it off the cooperative pool for long requests.
+/// A minimal blocking HTTP/1.1 client over a POSIX socket, for `qanchor refresh`/`query` and tests talking to a
+/// daemon (no TLS, `Connection: close`; redirects are returned, not followed). Call it off the cooperative pool for
+/// long requests.
 public enum LoopbackHTTPClient {
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
@@ -17,6 +18,14 @@ public enum LoopbackHTTPClient {
     public static func get(_ url: URL) throws -> (status: Int, body: String) { try request("GET", url) }
 
     static func request(_ method: String, _ url: URL) throws -> (status: Int, body: String) {
+        let response = try send(method, url)
+        return (response.status, response.body)
+    }
+
+    /// One exchange: `body` (JSON when non-empty) and extra `headers` out; status, headers (names lower-cased) and
+    /// body back.
+    public static func send(_ method: String, _ url: URL, body: [UInt8] = [], headers: [String: String] = [:]) throws
+        -> (status: Int, headers: [String: String], body: String) {
         guard url.scheme == "http", let host = url.host else { throw Failure(description: "only http:// URLs: \(url)") }
         let port = url.port ?? 80
         var hints = addrinfo(ai_flags: 0, ai_family: AF_UNSPEC, ai_socktype: Int32(SOCK_STREAM.rawValue),
@@ -33,8 +42,16 @@ public enum LoopbackHTTPClient {
             throw Failure(description: "cannot connect to \(host):\(port) (is the daemon running?)")
         }
         let path = url.path.isEmpty ? "/" : url.path + (url.query.map { "?" + $0 } ?? "")
-        let request = "\(method) \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        _ = request.withCString { send(fd, $0, strlen($0), 0) }
+        var head = "\(method) \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nContent-Length: \(body.count)\r\nConnection: close\r\n"
+        if !body.isEmpty { head += "Content-Type: application/json\r\n" }
+        for (name, value) in headers { head += "\(name): \(value)\r\n" }
+        let request = Array((head + "\r\n").utf8) + body
+        var sent = 0
+        while sent < request.count {
+            let n = request[sent...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, 0) }
+            guard n > 0 else { throw Failure(description: "sending to \(host):\(port) failed: errno \(errno)") }
+            sent += n
+        }
         var response = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
@@ -47,7 +64,12 @@ public enum LoopbackHTTPClient {
               let status = Int(statusLine.split(separator: " ").dropFirst().first ?? "") else {
             throw Failure(description: "not an HTTP response from \(host):\(port)")
         }
-        let body = text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) } ?? ""
-        return (status, body)
+        guard let end = text.range(of: "\r\n\r\n") else { return (status, [:], "") }
+        var fields: [String: String] = [:]
+        for line in text[..<end.lowerBound].split(separator: "\r\n").dropFirst() {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            fields[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        return (status, fields, String(text[end.upperBound...]))
     }
 }

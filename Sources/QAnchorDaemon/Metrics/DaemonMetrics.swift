@@ -197,6 +197,54 @@ public final class DaemonMetrics: Sendable {
                                                          "Keyed input records not in the partition kafka.partitioner computes."))
     }
 
+    /// Query-API requests (`endpoint`: `user_query`, `embeddings`) by HTTP status code — TEI's
+    /// `te_request_count` / `te_request_success` split by status instead of by outcome name.
+    public func queryRequests(endpoint: String, status: Int) -> Counter {
+        registry.makeCounter(descriptor: Self.descriptor("qanchor_query_requests_total",
+                                                         "Query-API requests by endpoint and HTTP status."),
+                             labels: [("endpoint", endpoint), ("status", String(status))])
+    }
+
+    /// Time from a query-API request's admission to its answer (`endpoint`), queueing for the model included.
+    public func queryDuration(endpoint: String) -> DurationHistogram {
+        registry.makeDurationHistogram(descriptor: Self.descriptor("qanchor_query_seconds",
+                                                                   "Query-API request latency, admission to answer."),
+                                       labels: [("endpoint", endpoint)], buckets: Self.latencyBuckets)
+    }
+
+    /// Time a query-API request waited for the model thread (`endpoint`) — TEI's `te_queue_duration`.
+    public func queryQueueing(endpoint: String) -> DurationHistogram {
+        registry.makeDurationHistogram(descriptor: Self.descriptor("qanchor_query_queue_seconds",
+                                                                   "Query-API time waiting for the model thread."),
+                                       labels: [("endpoint", endpoint)], buckets: Self.latencyBuckets)
+    }
+
+    /// Backbone tokens of the queries and texts the query API ran (`endpoint`).
+    public func queryTokens(endpoint: String) -> Counter {
+        registry.makeCounter(descriptor: Self.descriptor("qanchor_query_input_tokens_total",
+                                                         "Backbone tokens of query-API inputs."),
+                             labels: [("endpoint", endpoint)])
+    }
+
+    /// Prefix-state lookups of user queries: `hit` (suffix only) or `miss` (prefill).
+    public func prefixCache(_ result: String) -> Counter {
+        registry.makeCounter(descriptor: Self.descriptor("qanchor_query_prefix_cache_total",
+                                                         "Prefix-state cache lookups of user queries."),
+                             labels: [("result", result)])
+    }
+
+    /// Prefix states written to the cache, by who wrote them (`query`, `refresh`).
+    public func prefixCacheWrites(_ source: String) -> Counter {
+        registry.makeCounter(descriptor: Self.descriptor("qanchor_query_prefix_cache_writes_total",
+                                                         "Prefix states written to the store's cache."),
+                             labels: [("source", source)])
+    }
+
+    /// Query-API requests being served.
+    public var queriesInFlight: Gauge {
+        registry.makeGauge(descriptor: Self.descriptor("qanchor_query_in_flight", "Query-API requests being served."))
+    }
+
     public var ready: Gauge {
         registry.makeGauge(descriptor: Self.descriptor("qanchor_ready", "1 when assigned and caught up."))
     }

@@ -28,12 +28,15 @@ public final class Refresher: Sendable {
     let vectorEncoding: VectorEncoding
     let ownership: PartitionOwnership?
     let changelog: ChangelogWriter?
+    /// Where refreshed prefix states go when the query cache's policy wants them (docs/query.md).
+    let queries: QueryService?
     let metrics: DaemonMetrics
     let logger: Logger
 
     init(store: EventStore, executor: ModelExecutor, producer: KafkaProducer, topics: DaemonConfiguration.Topics,
          usersPerBatch: Int, encoder: any OutputEncoder = JSONOutputEncoder(), vectorEncoding: VectorEncoding,
-         ownership: PartitionOwnership?, changelog: ChangelogWriter?, metrics: DaemonMetrics, logger: Logger) {
+         ownership: PartitionOwnership?, changelog: ChangelogWriter?, queries: QueryService? = nil,
+         metrics: DaemonMetrics, logger: Logger) {
         self.store = store
         self.executor = executor
         self.producer = producer
@@ -43,6 +46,7 @@ public final class Refresher: Sendable {
         self.vectorEncoding = vectorEncoding
         self.ownership = ownership
         self.changelog = changelog
+        self.queries = queries
         self.metrics = metrics
         self.logger = logger
     }
@@ -110,6 +114,8 @@ public final class Refresher: Sendable {
         var outputs: [String: [UInt8]]
         var producerRecords: [KafkaProducerRecord]
         var emptied: Bool
+        /// The fp16 prefix state, when the query cache wants it.
+        var prefixState: [UInt8]? = nil
     }
 
     private func refreshPage(_ page: [DirtyUser], nowMs: Int64, summary: inout Summary) async throws {
@@ -156,6 +162,7 @@ public final class Refresher: Sendable {
             let (completed, failed) = await publish(prepared, summary: &summary)
             let burnt = failed.map { ReservedVersion(user: $0.dirty.user, version: $0.record.version) }
             summary.stillDirty += try await store.commitRefresh(completed, reserved: burnt).stillDirty.count
+            await cachePrefixStates(prepared, completed: completed)
             return
         }
         // With a changelog: reserve the versions first (the records may reach the topics even if this instance dies
@@ -167,7 +174,7 @@ public final class Refresher: Sendable {
         }
         let reservations = byPartition(prepared) { .versionReserved(user: $0.dirty.user.userID, version: $0.record.version) }
         var pageSummary = summary
-        let result = try await changelog.session { session in
+        let (result, completed) = try await changelog.session { session in
             _ = try await session.write(reservations)
             let (completed, failed) = await publish(prepared, summary: &pageSummary)
             let finished = prepared.filter { item in completed.contains { $0.observed.user == item.dirty.user } }
@@ -175,10 +182,22 @@ public final class Refresher: Sendable {
                 .refresh(user: $0.dirty.user.userID, record: $0.record, outputs: $0.outputs)
             })
             let burnt = failed.map { ReservedVersion(user: $0.dirty.user, version: $0.record.version) }
-            return try await store.commitRefresh(completed, reserved: burnt, offsets: positions)
+            return (try await store.commitRefresh(completed, reserved: burnt, offsets: positions), completed)
         }
         summary = pageSummary
         summary.stillDirty += result.stillDirty.count
+        await cachePrefixStates(prepared, completed: completed)
+    }
+
+    /// Hands the published users' prefix states to the query cache (best effort, after the commit).
+    private func cachePrefixStates(_ prepared: [Prepared], completed: [CompletedRefresh]) async {
+        guard let queries else { return }
+        let done = Set(completed.map(\.observed.user))
+        for item in prepared where done.contains(item.dirty.user) {
+            if let bytes = item.prefixState {
+                await queries.cache(bytes, digest: item.record.inputDigest, for: item.dirty.user, source: "refresh")
+            }
+        }
     }
 
     /// Runs the model for one user (or prepares tombstones for a user with nothing left in the window).
@@ -197,14 +216,15 @@ public final class Refresher: Sendable {
             return Prepared(dirty: dirty, record: record, outputs: [:], producerRecords: records, emptied: true)
         }
         let metrics = self.metrics, history = inputs.history
-        let results = try await executor.run { model -> [ScenarioEmbedding] in
+        let keepState = queries?.refreshShouldCache(dirty.user) ?? false
+        let (results, prefixState) = try await executor.run { model -> ([ScenarioEmbedding], [UInt8]?) in
             let began = ContinuousClock.now
             let prefix = try model.prefix(for: history)
             let prefilled = ContinuousClock.now
             let out = try model.embeddings(prefix)
             metrics.latency("prefill").record(prefilled - began)
             metrics.latency("suffixes").record(ContinuousClock.now - prefilled)
-            return out
+            return (out, keepState ? [UInt8](prefix.state.serialized(precision: .fp16)) : nil)
         }
         var outputs: [String: [UInt8]] = [:]
         var records: [KafkaProducerRecord] = []
@@ -218,7 +238,8 @@ public final class Refresher: Sendable {
                                                value: encoder.encode(embedding), headers: headers(result.scenario, encoder.contentType),
                                                timestampMs: record.refreshedAtMs))
         }
-        return Prepared(dirty: dirty, record: record, outputs: outputs, producerRecords: records, emptied: false)
+        return Prepared(dirty: dirty, record: record, outputs: outputs, producerRecords: records, emptied: false,
+                        prefixState: prefixState)
     }
 
     /// Publishes every prepared user's records at once; returns the users whose records were all acknowledged, and

@@ -32,6 +32,7 @@ public final class QAnchorEmbedder: Sendable {
     let userEncoder: UserEncoder
     let layout: PrefixLayout
     let suffixes: [String: ScenarioSuffix]
+    let readoutToken: Int32
     private let preambleState = Mutex<DecoderState?>(nil)
 
     /// The Linear-layer arithmetic of the backbone and the encoders (chosen at load).
@@ -89,13 +90,18 @@ public final class QAnchorEmbedder: Sendable {
         guard let readout = backboneTokenizer.id(forToken: manifest.readoutToken) else {
             throw .bundle(file: manifestPath, problem: "readout token '\(manifest.readoutToken)' is not a token of the backbone tokenizer")
         }
+        self.readoutToken = Int32(readout)
         var suffixes: [String: ScenarioSuffix] = [:]
         for s in manifest.scenarios {
-            let text = manifest.suffixTemplate.replacingOccurrences(of: "{query}", with: s.query)
             let soft = heads.softPrompts[s.id] ?? []
-            suffixes[s.id] = ScenarioSuffix(scenario: s, queryTokens: backboneTokenizer.encode(text).map { Int32($0) },
-                                            softPrompt: soft, readoutToken: Int32(readout),
-                                            softPromptRows: soft.count / modelWidth)
+            var scoring: ScenarioSuffix.Scoring?
+            if let p = heads.prototypes[s.id], let labels = s.labels, let tau = s.tau {
+                scoring = ScenarioSuffix.Scoring(prototypes: Array(UnsafeBufferPointer(start: p.data, count: p.count)),
+                                                  labels: labels, tau: tau)
+            }
+            suffixes[s.id] = ScenarioSuffix(id: s.id, queryTokens: Self.suffixTokens(s.query, manifest: manifest, tokenizer: backboneTokenizer),
+                                            softPrompt: soft, softPromptRows: soft.count / modelWidth,
+                                            readoutToken: Int32(readout), scoring: scoring)
         }
         self.suffixes = suffixes
     }
@@ -165,43 +171,105 @@ public final class QAnchorEmbedder: Sendable {
     /// One embedding per scenario (manifest order when `scenarios` is nil), all suffixes in one batched pass on the
     /// prefix's cached state.
     public func embeddings(_ prefix: UserPrefix, scenarios: [String]? = nil) throws(QAnchorModelError) -> [ScenarioEmbedding] {
-        let ids = scenarios ?? scenarioIDs
-        var batch: [DecoderSuffix] = []
-        for id in ids {
+        var batch: [ScenarioSuffix] = []
+        for id in scenarios ?? scenarioIDs {
             guard let suffix = suffixes[id] else { throw .unknownScenario(id) }
-            do {
-                let input = try decoder.embed(suffix.items)
-                batch.append(DecoderSuffix(input: input, outputPositions: [input.count - 1]))
-            } catch { throw .input("suffix of '\(id)': \(error)") }
+            batch.append(suffix)
         }
-        let hidden: [[[Float]]]
-        do { hidden = try decoder.runSuffixes(batch, after: prefix.state) } catch { throw .input("suffixes: \(error)") }
-        return zip(ids, hidden).map { id, h in readout(scenario: id, hidden: h[0]) }
+        return try run(batch, after: prefix)
     }
+
+    /// One embedding per ad-hoc query (docs/query.md), all in one batched suffix pass on the prefix's cached state.
+    /// Throws `.unknownScenario` for a borrowed scenario the bundle lacks, `.input` for an empty query or prototypes
+    /// of the wrong width, labels that do not match them, or a tau that is not positive.
+    public func embeddings(_ prefix: UserPrefix, queries: [ScenarioQuery]) throws(QAnchorModelError) -> [ScenarioEmbedding] {
+        try run(try queries.map(suffix(for:)), after: prefix)
+    }
+
+    /// Backbone tokens of `query`'s suffix text (the template applied; soft prompt and readout token not counted):
+    /// what a query-length limit counts.
+    public func queryTokenCount(_ query: String) -> Int {
+        Self.suffixTokens(query, manifest: manifest, tokenizer: backboneTokenizer).count
+    }
+
+    /// Width of the embeddings (the projection's output).
+    public var outputWidth: Int { manifest.projection.output }
 
     /// The whole path for one user: prefix, then every requested scenario.
     public func embed(user history: UserHistory, scenarios: [String]? = nil) throws(QAnchorModelError) -> [ScenarioEmbedding] {
         try embeddings(try prefix(for: history), scenarios: scenarios)
     }
 
-    private func readout(scenario id: String, hidden: [Float]) -> ScenarioEmbedding {
+    private static func suffixTokens(_ query: String, manifest: BundleManifest, tokenizer: Tokenizer) -> [Int32] {
+        tokenizer.encode(manifest.suffixTemplate.replacingOccurrences(of: "{query}", with: query)).map { Int32($0) }
+    }
+
+    private func suffix(for query: ScenarioQuery) throws(QAnchorModelError) -> ScenarioSuffix {
+        guard !query.query.isEmpty else { throw .input("the query is empty") }
+        var base: ScenarioSuffix?
+        if let id = query.scenario {
+            guard let known = suffixes[id] else { throw .unknownScenario(id) }
+            base = known
+        }
+        var scoring = base?.scoring
+        if let rows = query.prototypes {
+            let o = outputWidth
+            guard !rows.isEmpty else { throw .input("prototypes: at least one row is needed") }
+            for (i, row) in rows.enumerated() where row.count != o || !row.allSatisfy(\.isFinite) {
+                throw .input("prototypes[\(i)]: expected \(o) finite numbers (the embedding width), found \(row.count)")
+            }
+            let labels = query.labels ?? rows.indices.map { "p\($0)" }
+            guard labels.count == rows.count, Set(labels).count == labels.count else {
+                throw .input("labels: expected \(rows.count) distinct names (one per prototype), found \(labels.count)")
+            }
+            let tau = query.tau ?? 1
+            guard tau > 0, tau.isFinite else { throw .input("tau must be a positive number, found \(tau)") }
+            scoring = ScenarioSuffix.Scoring(prototypes: rows.flatMap { $0 }, labels: labels, tau: tau)
+        } else if query.labels != nil {
+            throw .input("labels are given without prototypes")
+        } else if let tau = query.tau {
+            guard let s = scoring else { throw .input("tau is given without prototypes") }
+            guard tau > 0, tau.isFinite else { throw .input("tau must be a positive number, found \(tau)") }
+            scoring = ScenarioSuffix.Scoring(prototypes: s.prototypes, labels: s.labels, tau: tau)
+        }
+        return ScenarioSuffix(id: query.resultID,
+                              queryTokens: Self.suffixTokens(query.query, manifest: manifest, tokenizer: backboneTokenizer),
+                              softPrompt: base?.softPrompt ?? [], softPromptRows: base?.softPromptRows ?? 0,
+                              readoutToken: readoutToken, scoring: scoring)
+    }
+
+    /// Runs `suffixes` on the prefix's state in one batch and reads each out.
+    private func run(_ suffixes: [ScenarioSuffix], after prefix: UserPrefix) throws(QAnchorModelError) -> [ScenarioEmbedding] {
+        var batch: [DecoderSuffix] = []
+        for suffix in suffixes {
+            do {
+                let input = try decoder.embed(suffix.items)
+                batch.append(DecoderSuffix(input: input, outputPositions: [input.count - 1]))
+            } catch { throw .input("suffix of '\(suffix.id)': \(error)") }
+        }
+        let hidden: [[[Float]]]
+        do { hidden = try decoder.runSuffixes(batch, after: prefix.state) } catch { throw .input("suffixes: \(error)") }
+        return zip(suffixes, hidden).map { suffix, h in readout(suffix, hidden: h[0]) }
+    }
+
+    private func readout(_ suffix: ScenarioSuffix, hidden: [Float]) -> ScenarioEmbedding {
         let u = heads.projection(hidden)
         var scores: [LabelScore]?
-        if let p = heads.prototypes[id], let s = suffixes[id]?.scenario, let labels = s.labels, let tau = s.tau {
+        if let s = suffix.scoring {
             // scores = softmax(u · Pᵀ / τ)
-            let k = labels.count, o = u.count
+            let k = s.labels.count, o = u.count
             var logits = [Double](repeating: 0, count: k)
             for j in 0..<k {
                 var dot: Double = 0
-                for i in 0..<o { dot += Double(u[i]) * Double(p.data[j * o + i]) }
-                logits[j] = dot / tau
+                for i in 0..<o { dot += Double(u[i]) * Double(s.prototypes[j * o + i]) }
+                logits[j] = dot / s.tau
             }
             let top = logits.max() ?? 0
             let exps = logits.map { Foundation.exp($0 - top) }
             let total = exps.reduce(0, +)
-            scores = zip(labels, exps).map { LabelScore(label: $0, score: Float($1 / total)) }
+            scores = zip(s.labels, exps).map { LabelScore(label: $0, score: Float($1 / total)) }
         }
-        return ScenarioEmbedding(scenario: id, embedding: u, scores: scores, hidden: hidden)
+        return ScenarioEmbedding(scenario: suffix.id, embedding: u, scores: scores, hidden: hidden)
     }
 
     // MARK: Text tower
@@ -209,21 +277,57 @@ public final class QAnchorEmbedder: Sendable {
     /// The semantic tower: text → backbone → last-token hidden → the same projection. Puts a free-text description
     /// in the users' space.
     public func embedText(_ text: String) throws(QAnchorModelError) -> (embedding: [Float], hidden: [Float]) {
-        let tower = manifest.textTower
-        let full = tower.template.replacingOccurrences(of: "{text}", with: text)
-        let ids = Array(backboneTokenizer.encode(full).prefix(tower.maxTokens))
-        guard !ids.isEmpty else { throw .input("the text gives no tokens") }
-        do {
-            let input = try decoder.embed(ids.map { .token(Int32($0)) })
-            let hidden = try decoder.hiddenStates(input, outputPositions: [ids.count - 1])[0]
-            return (heads.projection(hidden), hidden)
-        } catch { throw .input("text tower: \(error)") }
+        let (embedding, hidden) = try embedTexts([text])[0]
+        return (embedding, hidden)
+    }
+
+    /// The text tower for many texts in one batched pass (each text its own sequence, as if alone). Throws `.input`
+    /// naming the first text (0-based) that gives no tokens.
+    public func embedTexts(_ texts: [String]) throws(QAnchorModelError) -> [(embedding: [Float], hidden: [Float])] {
+        var batch: [DecoderSuffix] = []
+        for (index, text) in texts.enumerated() {
+            let ids = textTokens(text)
+            guard !ids.isEmpty else { throw .input("text \(index) gives no tokens") }
+            do {
+                let input = try decoder.embed(ids.map { .token($0) })
+                batch.append(DecoderSuffix(input: input, outputPositions: [ids.count - 1]))
+            } catch { throw .input("text \(index): \(error)") }
+        }
+        let hidden: [[[Float]]]
+        do { hidden = try decoder.runSuffixes(batch, after: decoder.emptyState) } catch { throw .input("text tower: \(error)") }
+        return hidden.map { (heads.projection($0[0]), $0[0]) }
+    }
+
+    /// Backbone tokens of `text` with the tower's template applied: what the tower reads (cut at
+    /// `text_tower.max_tokens`), or with `truncated: false` the whole text's count.
+    public func textTokenCount(_ text: String, truncated: Bool = true) -> Int {
+        truncated ? textTokens(text).count : backboneTokenizer.encode(textTowerInput(text)).count
+    }
+
+    private func textTowerInput(_ text: String) -> String {
+        manifest.textTower.template.replacingOccurrences(of: "{text}", with: text)
+    }
+
+    private func textTokens(_ text: String) -> [Int32] {
+        backboneTokenizer.encode(textTowerInput(text)).prefix(manifest.textTower.maxTokens).map { Int32($0) }
     }
 }
 
 /// A user's prefilled prefix: the decoder state (KV cache) after the whole prefix, ready for scenario suffixes.
+///
+/// A prefix restored from a cache (``init(state:)``) has no summary tokens.
 public struct UserPrefix: Sendable {
     public let state: DecoderState
-    /// The summary tokens (user, then modalities), `(1 + M) × d_model` (diagnostics, tests).
+    /// The summary tokens (user, then modalities), `(1 + M) × d_model` (diagnostics, tests); empty when restored.
     public let summaryTokens: [Float]
+
+    init(state: DecoderState, summaryTokens: [Float]) {
+        self.state = state
+        self.summaryTokens = summaryTokens
+    }
+
+    /// A prefix from a stored decoder state (e.g. ``DecoderState/init(serialized:)``).
+    public init(state: DecoderState) {
+        self.init(state: state, summaryTokens: [])
+    }
 }

@@ -1,22 +1,31 @@
 /// One scenario's suffix: the query text (through the manifest's template, tokenised by the backbone tokenizer),
-/// the scenario's soft-prompt vectors, then the readout token. The embedding is read at the last position.
-/// Immutable; built once per process.
+/// the scenario's soft-prompt vectors, then the readout token — and how its readout is scored (prototypes, labels,
+/// tau). The embedding is read at the last position. Built once per process for the bundle's scenarios, and per
+/// request for ad-hoc queries (``ScenarioQuery``). Immutable.
 struct ScenarioSuffix: Sendable {
-    let scenario: BundleScenario
+    /// The id the results carry.
+    let id: String
     let queryTokens: [Int32]
-    /// `n × D`, row-major.
+    /// `softPromptRows × D`, row-major.
     let softPrompt: [Float]
+    let softPromptRows: Int
     let readoutToken: Int32
+    /// `K × output`, row-major, with `labels.count == K` and `tau > 0`; nil: no scores.
+    let scoring: Scoring?
+
+    struct Scoring: Sendable {
+        let prototypes: [Float]
+        let labels: [String]
+        let tau: Double
+    }
 
     var items: [DecoderInputItem] {
         var out = queryTokens.map { DecoderInputItem.token($0) }
-        let d = softPrompt.isEmpty ? 1 : softPrompt.count / softPromptRows
+        let d = softPromptRows == 0 ? 1 : softPrompt.count / softPromptRows
         for r in 0..<softPromptRows { out.append(.vector(Array(softPrompt[r * d..<(r + 1) * d]))) }
         out.append(.token(readoutToken))
         return out
     }
-
-    let softPromptRows: Int
 }
 
 /// One scenario's result for one user.

@@ -89,6 +89,11 @@ final class LMDBTransaction {
         return true
     }
 
+    /// Deletes every entry of `db` (`mdb_drop` without deleting the database itself).
+    func empty(_ db: LMDBDatabase) throws(LMDBError) {
+        try LMDBError.check(mdb_drop(pointer, db.dbi, 0), "mdb_drop", db.name)
+    }
+
     /// LMDB's statistics for one database (entry count, depth, pages).
     func stat(_ db: LMDBDatabase) throws(LMDBError) -> MDB_stat {
         var s = MDB_stat()

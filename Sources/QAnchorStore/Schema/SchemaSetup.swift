@@ -53,6 +53,13 @@ enum SchemaSetup {
             }
             // Version 1 → 2 adds the optional `U|05` input-digest record: nothing to rewrite, only the version
             // (so an older qanchor, which does not know that record, refuses the store).
+            // Version 2 → 3 splits a cached prefix state into header and body: the cache is emptied (it is only a
+            // cache; entries are recomputed on demand).
+            if version < 3 {
+                try txn.empty(tables.prefixKV)
+                try txn.empty(tables.prefixLRU)
+                try Meta.putU64(txn, tables, "kv/bytes", 0)
+            }
             if version < UInt64(EventStore.schemaVersion) {
                 try Meta.putU64(txn, tables, "schema_version", UInt64(EventStore.schemaVersion))
                 logger.info("migrated store schema", metadata: ["from": "\(version)", "to": "\(EventStore.schemaVersion)"])

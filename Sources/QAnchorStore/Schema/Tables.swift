@@ -21,7 +21,8 @@ struct Tables: Sendable {
     let offsets: LMDBDatabase
     /// cache: m | text hash → last-used day u32 | vector blob.
     let cache: LMDBDatabase
-    /// prefixkv: `U` → tick u64 | content hash (short) | fingerprint (u16 length) | bytes.
+    /// prefixkv: `U` → tick u64 | content hash (short) | fingerprint (u16 length + bytes) | body length u64;
+    /// `U|01` → the state's bytes (schema 3; before, one record held both).
     let prefixKV: LMDBDatabase
     /// prefixlru: tick u64 | `U` → empty. Oldest tick = least recently stored.
     let prefixLRU: LMDBDatabase
@@ -98,6 +99,9 @@ enum Keys {
     }
 
     static func cache(_ m: Int, _ hash: [UInt8]) -> [UInt8] { [UInt8(truncatingIfNeeded: m)] + hash }
+
+    /// `U|01`: the body of a cached prefix state in `prefixkv`.
+    static func prefixKVBody(_ u: UserKey) -> [UInt8] { user(u) + [1] }
 
     static func lru(_ tick: UInt64, _ u: UserKey) -> [UInt8] {
         var w = ByteWriter(capacity: 16); w.u64(tick); w.append(user(u)); return w.bytes
