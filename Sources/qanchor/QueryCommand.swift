@@ -38,7 +38,7 @@ struct QueryCommand: AsyncParsableCommand {
     @Option(help: "A running daemon's base URL, e.g. http://127.0.0.1:8080.")
     var url: String?
 
-    @Option(help: "With --url: a file holding the daemon's bearer token (http.token_file).")
+    @Option(help: "With --url: a file holding the daemon's bearer token (default: $QANCHOR_HTTP_TOKEN_FILE when set).")
     var tokenFile: String?
 
     func validate() throws {
@@ -86,10 +86,7 @@ struct QueryCommand: AsyncParsableCommand {
     }
 
     private func remote(_ base: String) async throws {
-        var headers: [String: String] = [:]
-        if let tokenFile {
-            do { headers["Authorization"] = "Bearer " + (try BearerToken.read(tokenFile)) } catch { throw CLIError("\(error)") }
-        }
+        let headers = try DaemonAddress.headers(tokenFile: tokenFile)
         let items = queries.map { q in
             "{\"query\":\(JSONText.string(q))" + (scenario.map { ",\"scenario\":\(JSONText.string($0))" } ?? "") + "}"
         }

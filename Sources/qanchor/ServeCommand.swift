@@ -59,14 +59,39 @@ struct LeaveCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "leave",
                                                     abstract: "Stop a running daemon and leave the consumer group (scale-down).")
 
+    @OptionGroup var daemon: DaemonAddress
+
+    func run() async throws {
+        let (status, body) = try daemon.post("/admin/leave")
+        Standard.output(body.trimmingCharacters(in: .whitespacesAndNewlines))
+        if !(200..<300).contains(status) { throw ExitCode(1) }
+    }
+}
+
+/// A running daemon's address and the token its `/v1` and `/admin` routes need (`--token-file`, default
+/// `QANCHOR_HTTP_TOKEN_FILE`: the daemon's own `http.token_file` variable, so a tool run beside the daemon finds it).
+struct DaemonAddress: ParsableArguments {
     @Option(help: "The daemon's HTTP address.")
     var url = "http://127.0.0.1:8080"
 
-    func run() async throws {
-        guard let target = URL(string: url + "/admin/leave") else { throw ValidationError("--url: not a URL: \(url)") }
-        let (status, body) = try LoopbackHTTPClient.post(target)
-        Standard.output(body.trimmingCharacters(in: .whitespacesAndNewlines))
-        if !(200..<300).contains(status) { throw ExitCode(1) }
+    @Option(help: "A file holding the daemon's bearer token (default: $QANCHOR_HTTP_TOKEN_FILE when set).")
+    var tokenFile: String?
+
+    /// `Authorization` for the daemon, if a token file is given or set in the environment.
+    func headers() throws -> [String: String] { try Self.headers(tokenFile: tokenFile) }
+
+    static func headers(tokenFile: String?) throws -> [String: String] {
+        guard let path = tokenFile ?? ProcessInfo.processInfo.environment["QANCHOR_HTTP_TOKEN_FILE"] else { return [:] }
+        do { return ["Authorization": "Bearer " + (try BearerToken.read(path))] } catch { throw CLIError("\(error)") }
+    }
+
+    /// POSTs to `path` (with the token); returns the status and the body.
+    func post(_ path: String, body: [UInt8] = []) throws -> (status: Int, body: String) {
+        guard let target = URL(string: url + path), target.scheme == "http" else {
+            throw ValidationError("--url: expected http://host:port, got '\(url)'")
+        }
+        let response = try LoopbackHTTPClient.send("POST", target, body: body, headers: try headers())
+        return (response.status, response.body)
     }
 }
 
@@ -127,8 +152,7 @@ struct RefreshCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "refresh",
                                                     abstract: "Trigger a refresh on a running daemon.")
 
-    @Option(help: "The daemon's HTTP address.")
-    var url = "http://127.0.0.1:8080"
+    @OptionGroup var daemon: DaemonAddress
 
     @Flag(help: "Wait until the refresh finished and print its summary.")
     var wait = false
@@ -137,7 +161,7 @@ struct RefreshCommand: AsyncParsableCommand {
     var waitReady: Double = 0
 
     func run() async throws {
-        if waitReady > 0, let ready = URL(string: url + "/readyz") {
+        if waitReady > 0, let ready = URL(string: daemon.url + "/readyz") {
             let deadline = Date().addingTimeInterval(waitReady)
             var last = "no answer"
             while true {
@@ -149,10 +173,7 @@ struct RefreshCommand: AsyncParsableCommand {
                 try await Task.sleep(for: .milliseconds(200))
             }
         }
-        guard let target = URL(string: url + "/admin/refresh" + (wait ? "?wait=true" : "")) else {
-            throw ValidationError("--url: not a URL: \(url)")
-        }
-        let (status, body) = try LoopbackHTTPClient.post(target)
+        let (status, body) = try daemon.post("/admin/refresh" + (wait ? "?wait=true" : ""))
         Standard.output(body.trimmingCharacters(in: .whitespacesAndNewlines))
         if !(200..<300).contains(status) { throw ExitCode(1) }
     }

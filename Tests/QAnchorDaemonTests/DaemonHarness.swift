@@ -16,6 +16,8 @@ final class DaemonHarness: @unchecked Sendable {
     let configPath: String
     private(set) var process: BackgroundProcess?
     private(set) var port: Int?
+    /// Sent as `Authorization: Bearer …` with every request when set (a daemon with `http.token_file`).
+    var token: String?
 
     /// `kafkaProperties`: extra librdkafka `key=value` entries for the daemon's clients.
     /// `storeCommit`: `per_request` or `journaled` (then checkpoints every 200 ms).
@@ -158,13 +160,22 @@ final class DaemonHarness: @unchecked Sendable {
     func kill() { process?.kill() }
 
     func http(_ method: String, _ path: String) async throws -> (status: Int, body: String) {
+        let response = try await send(method, path)
+        return (response.status, response.body)
+    }
+
+    /// One request with an optional JSON body; `token` overrides the harness's (empty string: none).
+    func send(_ method: String, _ path: String, json: String = "", token: String? = nil) async throws
+        -> (status: Int, headers: [String: String], body: String) {
         guard let port else { throw Subprocess.Failure(description: "daemon not started") }
         let url = URL(string: "http://127.0.0.1:\(port)\(path)")!
+        var headers: [String: String] = [:]
+        if let bearer = token ?? self.token, !bearer.isEmpty { headers["Authorization"] = "Bearer \(bearer)" }
+        let fields = headers
         return try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async {
-                do {
-                    continuation.resume(returning: method == "POST" ? try LoopbackHTTPClient.post(url) : try LoopbackHTTPClient.get(url))
-                } catch { continuation.resume(throwing: error) }
+                do { continuation.resume(returning: try LoopbackHTTPClient.send(method, url, body: Array(json.utf8), headers: fields)) }
+                catch { continuation.resume(throwing: error) }
             }
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import QAnchorDaemon
 import QAnchorTestSupport
 import Testing
 
@@ -90,6 +91,21 @@ struct ScaleOutTests {
             // The producers place users with murmur2, as `kafka.partitioner` says: lookups route right.
             #expect((try await member.metrics())["qanchor_partitioner_mismatch_total"] ?? 0 == 0)
         }
+        // Ad-hoc queries are owner-routed like lookups: a non-owner answers 307 to the owner, which answers 200.
+        var redirects = 0
+        for u in 0..<6 {
+            for member in [a, b, d] {
+                let response = try await member.send("POST", "/v1/users/user-\(u)/query", json: "{\"query\":\"Will this user travel?\"}")
+                if response.status == 307, let location = response.headers["location"], let url = URL(string: location) {
+                    redirects += 1
+                    let owner = try LoopbackHTTPClient.send("POST", url, body: Array("{\"query\":\"Will this user travel?\"}".utf8))
+                    #expect(owner.status == 200, "the owner answers user-\(u): \(owner.body)")
+                } else {
+                    #expect(response.status == 200, "user-\(u): \(response.status) \(response.body)")
+                }
+            }
+        }
+        #expect(redirects >= 6, "each user has two non-owners among three members")
         let combined = a.directory.appendingPathComponent("all.jsonl")
         try waves.all.write(to: combined)
         let reference = try QAnchorExecutable.run(["embed", "--bundle", DaemonHarness.bundle, "--events", combined.path,
