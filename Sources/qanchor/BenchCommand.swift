@@ -8,6 +8,7 @@ struct BenchCommand: AsyncParsableCommand {
         subcommands: [
             BenchModelCommand.self,
             BenchPipelineCommand.self,
+            BenchQueryCommand.self,
             BenchRebalanceCommand.self,
             BenchStoreCommand.self,
             BenchTokenizersCommand.self,
