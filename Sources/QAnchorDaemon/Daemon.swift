@@ -38,6 +38,8 @@ public final class Daemon: Service, Sendable {
     let refresher: Refresher
     /// Ad-hoc user queries, text embeddings and the prefix-state cache (docs/query.md).
     public let queries: QueryService
+    /// The published scenarios (the bundle's and `scenarios.extra`) and the serving fingerprint.
+    public let serving: ServingScenarios
     let inputTopics: [String]
     let schedule: RefreshSchedule
     let ownership: PartitionOwnership
@@ -91,7 +93,9 @@ public final class Daemon: Service, Sendable {
         executor = ModelExecutor(model: model)
         schedule = RefreshSchedule(configuration.refresh)
         let manifest = model.manifest
-        let routes = try Self.routes(configuration, manifest: manifest)
+        let serving = try ServingScenarios(model: model, configured: configuration.scenarios.extra)
+        self.serving = serving
+        let routes = try Self.routes(configuration, manifest: manifest, scenarios: serving.ids)
         inputTopics = manifest.modalities.map { configuration.topics.input(for: $0.name) }
         let parser = Self.parser(configuration, manifest: manifest)
 
@@ -153,7 +157,8 @@ public final class Daemon: Service, Sendable {
         refresher = Refresher(store: store, executor: executor, producer: producer, topics: configuration.topics,
                               usersPerBatch: configuration.refresh.usersPerBatch,
                               encoder: OutputFormats.encoder(configuration.output), vectorEncoding: vectorEncoding,
-                              ownership: ownership, changelog: changelog, queries: queries, metrics: metrics, logger: logger)
+                              ownership: ownership, changelog: changelog, queries: queries, serving: serving,
+                              metrics: metrics, logger: logger)
         self.instanceID = instanceID
         box.daemon = self
         metrics.buildInfo().set(Double(1))
@@ -183,6 +188,8 @@ public final class Daemon: Service, Sendable {
             + "\"model\":{\"name\":\(JSONText.string(manifest.name)),\"version\":\(JSONText.string(manifest.version)),"
             + "\"fingerprint\":\(JSONText.string(m.fingerprint)),\"precision\":\(JSONText.string(m.precision.rawValue)),"
             + "\"scenarios\":[\(manifest.scenarios.map { JSONText.string($0.id) }.joined(separator: ","))]},"
+            + "\"extra_scenarios\":[\(serving.extra.compactMap(\.id).map(JSONText.string).joined(separator: ","))],"
+            + "\"serving_fingerprint\":\(JSONText.string(serving.fingerprint)),"
             + "\"instance\":\(JSONText.string(instanceID)),\"group\":\(JSONText.string(configuration.kafka.groupID)),"
             + "\"partitions\":{\"owned\":[\(owned)],\"restoring\":[\(restoring)],\"total\":\(routing.partitionCount)}}"
     }
@@ -237,7 +244,8 @@ public final class Daemon: Service, Sendable {
     }
 
     /// Input topic → modality. Refuses two modalities on one topic and inputs that are also outputs.
-    static func routes(_ configuration: DaemonConfiguration, manifest: BundleManifest) throws -> [String: Ingestor.Route] {
+    static func routes(_ configuration: DaemonConfiguration, manifest: BundleManifest,
+                       scenarios: [String]) throws -> [String: Ingestor.Route] {
         var routes: [String: Ingestor.Route] = [:]
         for (index, m) in manifest.modalities.enumerated() {
             routes[configuration.topics.input(for: m.name)] = Ingestor.Route(
@@ -250,7 +258,7 @@ public final class Daemon: Service, Sendable {
         let group = configuration.kafka.groupID
         let outputs = [configuration.topics.deadLetter, configuration.topics.changelog(group: group),
                        configuration.topics.members(group: group)]
-            + manifest.scenarios.map { configuration.topics.output(for: $0.id) }
+            + scenarios.map { configuration.topics.output(for: $0) }
         if let clash = outputs.first(where: { inputs.contains($0) }) {
             throw ConfigurationError(key: "topics", problem: "'\(clash)' is both an input and an output (or dead-letter, changelog, members) topic")
         }
@@ -448,7 +456,7 @@ public final class Daemon: Service, Sendable {
         routing.partitionCount = partitions
         let group = configuration.kafka.groupID
         try await admin.createTopics(configuration.topics.specifications(
-            modalities: [], scenarios: model.scenarioIDs, partitions: partitions, includeInputs: false, group: group,
+            modalities: [], scenarios: serving.ids, partitions: partitions, includeInputs: false, group: group,
             changelogEnabled: changelog != nil))
         if let changelog {
             let found = Int32(try await admin.metadata(topics: [changelog.topic]).topic(changelog.topic)?.partitions.count ?? 0)
@@ -548,7 +556,7 @@ public final class Daemon: Service, Sendable {
 
     /// After a bundle change, marks every user refreshed with another fingerprint dirty, at a bounded rate.
     private func fingerprintLoop() async {
-        let fingerprint = model.fingerprint
+        let fingerprint = serving.fingerprint
         let perSecond = max(configuration.refresh.redirtyUsersPerSecond, 1)
         let page = min(perSecond, 500)
         do {

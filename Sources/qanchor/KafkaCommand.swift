@@ -200,7 +200,8 @@ struct KafkaCreateTopicsCommand: AsyncParsableCommand {
         let c = try await DaemonSetup.load(config)
         let manifest = try BundleManifest.load(bundleDirectory: URL(fileURLWithPath: c.model.bundle))
         let specifications = c.topics.specifications(modalities: manifest.modalities.map(\.name),
-                                                     scenarios: manifest.scenarios.map(\.id), partitions: partitions,
+                                                     scenarios: manifest.scenarios.map(\.id) + c.scenarios.extra.map(\.id),
+                                                     partitions: partitions,
                                                      includeInputs: true, group: c.kafka.groupID,
                                                      changelogEnabled: c.scaling.changelog)
         var logger = Logger(label: "qanchor.kafka")

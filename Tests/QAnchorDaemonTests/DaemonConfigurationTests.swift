@@ -62,6 +62,42 @@ import Testing
         #expect(tuned.model.precision == .bf16 && tuned.store.commit == .journaled)
     }
 
+    @Test func extraScenariosFromYAMLOrJSONAndTheirProblemsNamed() async throws {
+        let c = try await Self.load([:], yaml: """
+        scenarios:
+          extra:
+            - {id: travel, query: "Will this user travel abroad?", prototypes_file: /p/travel.json}
+            - id: churn
+              query: Will this user leave?
+        """)
+        #expect(c.scenarios.extra == [DaemonConfiguration.ExtraScenario(id: "travel", query: "Will this user travel abroad?",
+                                                                         prototypesFile: "/p/travel.json"),
+                                      DaemonConfiguration.ExtraScenario(id: "churn", query: "Will this user leave?")])
+        let fromEnvironment = try await Self.load(["QANCHOR_SCENARIOS_EXTRA": #"[{"id": "churn", "query": "Leaving?"}]"#])
+        #expect(fromEnvironment.scenarios.extra == [DaemonConfiguration.ExtraScenario(id: "churn", query: "Leaving?")])
+        await #expect {
+            _ = try await Self.load([:], yaml: "scenarios:\n  extra:\n    - {id: a, querry: x}\n")
+        } throws: { "\($0)".contains("scenarios.extra") && "\($0)".contains("did you mean 'query'") }
+        await #expect {
+            _ = try await Self.load([:], yaml: "scenarios:\n  extra:\n    - {id: a, query: x}\n    - {id: a, query: y}\n")
+        } throws: { "\($0)".contains("scenarios.extra[1].id") && "\($0)".contains("twice") }
+        await #expect {
+            _ = try await Self.load([:], yaml: "scenarios:\n  extra:\n    - {id: \"a b\", query: \"\"}\n")
+        } throws: { "\($0)".contains("scenarios.extra[0].id") && "\($0)".contains("scenarios.extra[0].query") }
+        await #expect {
+            _ = try await Self.load(["QANCHOR_SCENARIOS_EXTRA": "travel"])
+        } throws: { "\($0)".contains("scenarios.extra") && "\($0)".contains("JSON") }
+    }
+
+    @Test func aNonLoopbackHostNeedsATokenFile() async throws {
+        await #expect {
+            _ = try await Self.load(["QANCHOR_HTTP_HOST": "0.0.0.0"])
+        } throws: { "\($0)".contains("http.token_file") }
+        let c = try await Self.load(["QANCHOR_HTTP_HOST": "0.0.0.0", "QANCHOR_HTTP_TOKEN_FILE": "/run/secrets/token"])
+        #expect(c.http.tokenFile == "/run/secrets/token")
+        #expect(try await Self.load(["QANCHOR_HTTP_HOST": "127.0.0.1"]).http.tokenFile == nil)
+    }
+
     @Test func outputTopicsAreCompactedAndUseTheConfiguredReplication() {
         var topics = DaemonConfiguration.Topics()
         topics.replicationFactor = 3

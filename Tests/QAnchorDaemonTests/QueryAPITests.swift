@@ -181,4 +181,72 @@ struct QueryAPITests {
                 "the refresh's state gives what the query's own prefill gave")
         #expect(await harness.stop() == 0)
     }
+
+    /// A query-only scenario added to the configuration: published to its own topic like the bundle's scenarios, equal
+    /// to `qanchor query` offline; adding it changes the serving fingerprint (every user is refreshed again), not the
+    /// bundle's, and users whose prefix state is cached cost only the suffix pass.
+    @Test func anExtraScenarioIsPublishedAndCostsOnlySuffixPasses() async throws {
+        let harness = try DaemonHarness(name: "extra", extraYAML: "query:\n  cache_policy: refreshed\n")
+        var events = EventFile()
+        events.text("bill", "b1", user: "u1", daysAgo: 30, "Paid 38.00 CNY at Lucky Coffee")
+        events.text("search", "s1", user: "u1", daysAgo: 2, "cheap flights to Chengdu 成都")
+        events.text("app", "a2", user: "u2", daysAgo: 1, "Taobao")
+        events.tabular("t2", user: "u2", daysAgo: 3, [0.1, -0.2, 0.3, 0.4, -0.5, 0.6, 0.7])
+        let file = harness.directory.appendingPathComponent("events.jsonl")
+        try events.write(to: file)
+        try harness.createTopics(partitions: 2)
+        try harness.produce(file)
+        try await harness.start()
+        try await harness.waitReady()
+        try await harness.waitForMetric(DaemonHarness.storedEventsKey, toReach: 4)
+        #expect(try await harness.refresh()["published"] == 2)
+        let first = try await harness.metrics()
+        #expect(first["qanchor_refresh_prefix_states_total{source=\"computed\"}"] == 2)
+        #expect(await harness.stop() == 0)
+
+        // Add a query-only scenario with prototypes (its own output topic is created by the daemon).
+        let width = 128
+        let prototypes = (0..<2).map { k in (0..<width).map { i in Foundation.sin(Double(i * (k + 1))) * 0.1 } }
+        let prototypesFile = harness.directory.appendingPathComponent("travel.json")
+        try JSONSerialization.data(withJSONObject: ["prototypes": prototypes, "labels": ["stays", "travels"], "tau": 0.5])
+            .write(to: prototypesFile)
+        let extra = #"[{"id": "travel", "query": "\#(Self.query)", "prototypes_file": "\#(prototypesFile.path)"}]"#
+        try await harness.start(environment: ["QANCHOR_SCENARIOS_EXTRA": extra])
+        try await harness.waitReady()
+        // The serving fingerprint changed: both users are dirty again.
+        let dirty = try await harness.waitForMetric("qanchor_dirty_users", toReach: 2)
+        #expect(dirty["qanchor_dirty_users"] == 2)
+        let info = E.parse(try await harness.http("GET", "/v1/info").body)
+        let model = info["model"] as? [String: Any] ?? [:]
+        #expect(info["extra_scenarios"] as? [String] == ["travel"])
+        #expect((info["serving_fingerprint"] as? String).map { $0 != model["fingerprint"] as? String } == true)
+        #expect(try await harness.refresh()["published"] == 2)
+        let second = try await harness.metrics()
+        #expect(second["qanchor_refresh_prefix_states_total{source=\"cached\"}"] == 2, "only the suffixes ran")
+        #expect(second["qanchor_refresh_prefix_states_total{source=\"computed\"}"] ?? 0 == 0)
+
+        // The travel topic holds both users, equal to `qanchor query` offline (the fp32 prefix) with the same query
+        // and prototypes; the records name the bundle's fingerprint.
+        let published = try harness.read(topic: harness.outputTopic("travel"))
+        #expect(Set(published.map(\.key)) == ["u1", "u2"])
+        let offline = try QAnchorExecutable.run(["query", "--bundle", DaemonHarness.bundle, "--events", file.path,
+                                                 "--now", String(events.nowMs), "--query", Self.query])
+        #expect(offline.status == 0, "\(offline.errors)")
+        let reference = Dictionary(offline.output.split(separator: "\n").map { E.parse(String($0)) }.map { ($0["user_id"] as! String, $0) },
+                                   uniquingKeysWith: { a, _ in a })
+        for record in published {
+            let got = E.parse(record.value ?? "")
+            #expect(got["scenario"] as? String == "travel")
+            #expect((got["model"] as? [String: String])?["fingerprint"] == model["fingerprint"] as? String)
+            var expected = reference[record.key] ?? [:]
+            expected["scores"] = got["scores"]   // offline has no prototypes: compare the scores on their own below
+            E.expectSameEmbedding(got, expected, "travel/\(record.key)")
+            let u = E.floats(got["embedding"])
+            let logits = prototypes.map { p in zip(u, p).map(*).reduce(0, +) / 0.5 }
+            let top = logits.max()!, exps = logits.map { Foundation.exp($0 - top) }
+            let scores = got["scores"] as? [String: NSNumber] ?? [:]
+            #expect(abs((scores["travels"]?.doubleValue ?? -1) - exps[1] / exps.reduce(0, +)) <= 1e-4, "\(scores)")
+        }
+        #expect(await harness.stop() == 0)
+    }
 }

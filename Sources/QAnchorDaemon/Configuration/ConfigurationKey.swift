@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import QAnchorKafka
+import QAnchorModel
 
 /// One configuration key, declared once: its dotted name, what it expects, its documentation, how a value found in
 /// a file or the environment is checked and stored, and how the current value prints. The table of every key
@@ -37,6 +38,8 @@ enum ConfigurationValue {
     case scalar(String)
     case list([String])
     case mapping([(key: String, value: String)])
+    /// A list of mappings of scalars (`scenarios.extra`).
+    case records([[(key: String, value: String)]])
     case null
 
     /// What was found, for messages (`secret`: the shape only).
@@ -46,6 +49,7 @@ enum ConfigurationValue {
         case .list(let l): return secret ? "a list of \(l.count) entries" : "a list [\(l.joined(separator: ", "))]"
         case .mapping(let m):
             return secret ? "a mapping of \(m.count) keys" : "a mapping {\(m.map { "\($0.key): \($0.value)" }.joined(separator: ", "))}"
+        case .records(let r): return "a list of \(r.count) mappings"
         case .null: return "an empty value (null)"
         }
     }
@@ -129,7 +133,7 @@ extension ConfigurationKey {
                 return nil
             case .list(let list): items = list
             case .scalar(let text): items = splitPropertyList(text)
-            case .null: return "expected a list of key=value or a mapping, found \(value.described(secret: true))"
+            case .null, .records: return "expected a list of key=value or a mapping, found \(value.described(secret: true))"
             }
             for (index, item) in items.enumerated() {
                 guard let eq = item.firstIndex(of: "="), eq != item.startIndex else {
@@ -143,6 +147,45 @@ extension ConfigurationKey {
             configuration[keyPath: path].sorted { $0.key < $1.key }
                 .map { "\($0.key)=\(KafkaClientConfiguration.isSecret($0.key) ? "[redacted]" : $0.value)" }
                 .joined(separator: ",")
+        })
+    }
+
+    /// `scenarios.extra`: a list of `{id, query, prototypes_file}` mappings (YAML), or the same list as JSON (an
+    /// environment variable).
+    static func extraScenarios(_ name: String, _ doc: String) -> ConfigurationKey {
+        ConfigurationKey(name: name, expected: "a list of {id, query, prototypes_file} mappings", doc: doc, secret: false,
+                         store: { configuration, value in
+            var rows: [[(key: String, value: String)]]
+            switch value {
+            case .records(let r): rows = r
+            case .null, .list([]): rows = []
+            case .scalar(let text):
+                guard let parsed = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]] else {
+                    return "expected a JSON list of {\"id\", \"query\", \"prototypes_file\"} objects, found '\(text.prefix(80))'"
+                }
+                rows = parsed.map { object in object.sorted { $0.key < $1.key }.map { ($0.key, "\($0.value)") } }
+            default: return "expected a list of {id, query, prototypes_file} mappings, found \(value.described(secret: false))"
+            }
+            var out: [DaemonConfiguration.ExtraScenario] = []
+            for (index, row) in rows.enumerated() {
+                var scenario = DaemonConfiguration.ExtraScenario(id: "", query: "")
+                for (field, text) in row {
+                    switch field {
+                    case "id": scenario.id = text
+                    case "query": scenario.query = text
+                    case "prototypes_file": scenario.prototypesFile = text
+                    default:
+                        return "entry \(index + 1): unknown field '\(field)'"
+                            + NearestName.suggestion(for: field, among: ["id", "query", "prototypes_file"])
+                    }
+                }
+                out.append(scenario)
+            }
+            configuration.scenarios.extra = out
+            return nil
+        }, show: { configuration in
+            configuration.scenarios.extra.map { "\($0.id): \($0.query)" + ($0.prototypesFile.map { " (\($0))" } ?? "") }
+                .joined(separator: "; ")
         })
     }
 }

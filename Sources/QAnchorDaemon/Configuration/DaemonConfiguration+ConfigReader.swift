@@ -159,6 +159,23 @@ struct ConfigurationSettings {
         case .scalar(let scalar):
             return .success(isNull(scalar) ? .null : .scalar(scalar.string))
         case .sequence(let sequence):
+            if let first = sequence.first, case .mapping = first {
+                var rows: [[(key: String, value: String)]] = []
+                for element in sequence {
+                    guard case .mapping(let mapping) = element else {
+                        return .failure(FormProblem(text: "a list of mappings may hold only mappings"))
+                    }
+                    var pairs: [(key: String, value: String)] = []
+                    for (key, value) in mapping {
+                        guard case .scalar(let k) = key, case .scalar(let v) = value else {
+                            return .failure(FormProblem(text: "a mapping in the list may hold only plain values"))
+                        }
+                        pairs.append((k.string, v.string))
+                    }
+                    rows.append(pairs)
+                }
+                return .success(.records(rows))
+            }
             var items: [String] = []
             for element in sequence {
                 guard case .scalar(let scalar) = element else { return .failure(FormProblem(text: "a list may hold only plain values")) }

@@ -82,6 +82,7 @@ extension DaemonConfiguration {
                   \.query.maxQueriesPerRequest),
             K.int("query.max_concurrent_requests", "Query and embedding requests served at once; beyond: 429.", \.query.maxConcurrentRequests),
             K.int("query.timeout_ms", "A request whose model work has not started by then is answered 504.", \.query.timeoutMs),
+            K.extraScenarios("scenarios.extra", "Query-only scenarios `[{id, query, prototypes_file}]`, published like the bundle's (docs/query.md)."),
             K.choice("log.level", "Lowest level logged.", \.log.level),
             K.choice("log.format", "`text` or `json` lines on stderr.", \.log.format),
         ]

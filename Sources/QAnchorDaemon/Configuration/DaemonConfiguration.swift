@@ -222,6 +222,31 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public init() {}
     }
 
+    /// Scenarios beyond the bundle's (docs/query.md "Query-only scenarios").
+    public struct Scenarios: Sendable, Equatable {
+        /// Query-only scenarios, published to their own topics like the bundle's. Adding or changing one changes the
+        /// deployment's serving fingerprint (not the bundle's), so every user is refreshed again (at
+        /// `refresh.redirty_users_per_second`); users whose prefix state is cached cost only the suffix pass.
+        public var extra: [ExtraScenario] = []
+        public init() {}
+    }
+
+    /// One query-only scenario (`scenarios.extra[i]`).
+    public struct ExtraScenario: Sendable, Equatable {
+        /// `[A-Za-z0-9._-]{1,200}`, unique among the bundle's and the other extra scenarios (it names a topic).
+        public var id: String
+        /// The query text (not empty), through the bundle's `suffix_template`.
+        public var query: String
+        /// A JSON file `{"prototypes": [[…], …], "labels": […], "tau": x}` (labels and tau optional) for scores.
+        public var prototypesFile: String?
+
+        public init(id: String, query: String, prototypesFile: String? = nil) {
+            self.id = id
+            self.query = query
+            self.prototypesFile = prototypesFile
+        }
+    }
+
     /// Logging.
     public struct Log: Sendable, Equatable {
         /// trace, debug, info, notice, warning, error, critical.
@@ -241,6 +266,7 @@ public struct DaemonConfiguration: Sendable, Equatable {
     public var output = Output()
     public var http = HTTP()
     public var query = Query()
+    public var scenarios = Scenarios()
     public var log = Log()
 
     public init() {}
@@ -347,6 +373,14 @@ extension DaemonConfiguration {
         check(query.maxQueryTokens > 0, "query.max_query_tokens", "must be > 0, found \(query.maxQueryTokens)")
         check(query.maxQueriesPerRequest > 0, "query.max_queries_per_request", "must be > 0, found \(query.maxQueriesPerRequest)")
         check(query.maxConcurrentRequests > 0, "query.max_concurrent_requests", "must be > 0, found \(query.maxConcurrentRequests)")
+        var seenIDs = Set<String>()
+        for (i, s) in scenarios.extra.enumerated() {
+            let key = "scenarios.extra[\(i)]"
+            check(s.id.utf8.count <= 200 && !s.id.isEmpty && s.id.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) },
+                  key + ".id", "expected 1–200 of A–Z a–z 0–9 . _ - (it names a topic), found '\(s.id)'")
+            check(seenIDs.insert(s.id).inserted, key + ".id", "'\(s.id)' is used twice")
+            check(!s.query.isEmpty, key + ".query", "must not be empty")
+        }
         check(query.timeoutMs > 0, "query.timeout_ms", "must be > 0, found \(query.timeoutMs)")
         check(!http.enabled || http.isLoopback || http.tokenFile != nil, "http.token_file",
               "required when http.host (\(http.host)) is not a loopback address: every /v1 and /admin request must carry its bearer token")

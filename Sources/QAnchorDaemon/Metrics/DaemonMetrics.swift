@@ -240,6 +240,14 @@ public final class DaemonMetrics: Sendable {
                              labels: [("source", source)])
     }
 
+    /// Users the refresh embedded, by where their prefix state came from: `computed` (prefill) or `cached` (the
+    /// query cache held it for the same inputs: only the suffixes ran).
+    public func refreshPrefix(_ source: String) -> Counter {
+        registry.makeCounter(descriptor: Self.descriptor("qanchor_refresh_prefix_states_total",
+                                                         "Refreshed users by the source of their prefix state."),
+                             labels: [("source", source)])
+    }
+
     /// Query-API requests being served.
     public var queriesInFlight: Gauge {
         registry.makeGauge(descriptor: Self.descriptor("qanchor_query_in_flight", "Query-API requests being served."))

@@ -190,6 +190,13 @@ public final class QueryService: Sendable {
         }
     }
 
+    /// The cached prefix state of `user` for inputs with `digest` under this bundle, if the cache holds it (the
+    /// refresh uses it instead of prefilling). Nil on any read error.
+    func cachedPrefixState(_ user: UserKey, digest: [UInt8]) -> [UInt8]? {
+        guard cacheEnabled else { return nil }
+        return try? store.prefixKV(user, contentHash: digest, fingerprint: model.fingerprint)
+    }
+
     /// Whether a refresh should store `user`'s new prefix state: every user under `refreshed`; under `queried`
     /// only users already cached (their state would otherwise be stale until their next query).
     func refreshShouldCache(_ user: UserKey) -> Bool {

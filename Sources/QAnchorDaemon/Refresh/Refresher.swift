@@ -30,13 +30,15 @@ public final class Refresher: Sendable {
     let changelog: ChangelogWriter?
     /// Where refreshed prefix states go when the query cache's policy wants them (docs/query.md).
     let queries: QueryService?
+    /// The scenarios published (the bundle's and `scenarios.extra`) and the serving fingerprint refresh records carry.
+    let serving: ServingScenarios
     let metrics: DaemonMetrics
     let logger: Logger
 
     init(store: EventStore, executor: ModelExecutor, producer: KafkaProducer, topics: DaemonConfiguration.Topics,
          usersPerBatch: Int, encoder: any OutputEncoder = JSONOutputEncoder(), vectorEncoding: VectorEncoding,
          ownership: PartitionOwnership?, changelog: ChangelogWriter?, queries: QueryService? = nil,
-         metrics: DaemonMetrics, logger: Logger) {
+         serving: ServingScenarios, metrics: DaemonMetrics, logger: Logger) {
         self.store = store
         self.executor = executor
         self.producer = producer
@@ -47,6 +49,7 @@ public final class Refresher: Sendable {
         self.ownership = ownership
         self.changelog = changelog
         self.queries = queries
+        self.serving = serving
         self.metrics = metrics
         self.logger = logger
     }
@@ -100,7 +103,7 @@ public final class Refresher: Sendable {
             let unchanged = try page.filter { dirty in
                 guard let state = try store.userState(dirty.user, withVectors: false) else { return false }
                 return ModelInputs(state, manifest: model.manifest, windowStartMs: windowStart, vectorEncoding: vectorEncoding)
-                    .isUnchanged(since: state.refresh, fingerprint: model.fingerprint)
+                    .isUnchanged(since: state.refresh, fingerprint: serving.fingerprint)
             }
             settled += try await store.markClean(unchanged)
         }
@@ -128,11 +131,11 @@ public final class Refresher: Sendable {
         for dirty in page {
             guard let state = try store.userState(dirty.user) else { continue }
             let inputs = ModelInputs(state, manifest: model.manifest, windowStartMs: windowStart, vectorEncoding: vectorEncoding)
-            if inputs.isUnchanged(since: state.refresh, fingerprint: model.fingerprint) {
+            if inputs.isUnchanged(since: state.refresh, fingerprint: serving.fingerprint) {
                 unchanged.append(dirty)
                 continue
             }
-            let record = RefreshRecord(version: (state.refresh?.version ?? 0) + 1, fingerprint: model.fingerprint,
+            let record = RefreshRecord(version: (state.refresh?.version ?? 0) + 1, fingerprint: serving.fingerprint,
                                        refreshedAtMs: nowMs, newestEventMs: inputs.newestEventMs ?? 0, inputDigest: inputs.digest)
             do {
                 prepared.append(try await prepare(dirty, inputs: inputs, record: record, windowStartMs: windowStart))
@@ -209,20 +212,30 @@ public final class Refresher: Sendable {
              KafkaHeader("content-type", type)]
         }
         guard let newest = inputs.newestEventMs else {
-            let records = model.scenarioIDs.map { id in
+            let records = serving.ids.map { id in
                 KafkaProducerRecord(topic: topics.output(for: id), key: dirty.user.userID, value: nil,
                                     headers: headers(id, encoder.contentType))
             }
             return Prepared(dirty: dirty, record: record, outputs: [:], producerRecords: records, emptied: true)
         }
-        let metrics = self.metrics, history = inputs.history
-        let keepState = queries?.refreshShouldCache(dirty.user) ?? false
+        let metrics = self.metrics, history = inputs.history, extra = serving.extra
+        // A prefix state cached for exactly these inputs and this bundle (only the serving fingerprint changed:
+        // an extra scenario was added) saves the prefill: only the suffixes run.
+        let cached = queries?.cachedPrefixState(dirty.user, digest: inputs.digest)
+        let keepState = cached == nil && (queries?.refreshShouldCache(dirty.user) ?? false)
         let (results, prefixState) = try await executor.run { model -> ([ScenarioEmbedding], [UInt8]?) in
             let began = ContinuousClock.now
-            let prefix = try model.prefix(for: history)
+            let prefix: UserPrefix
+            if let cached, let state = try? DecoderState(serialized: Data(cached)) {
+                prefix = UserPrefix(state: state)
+                metrics.refreshPrefix("cached").increment()
+            } else {
+                prefix = try model.prefix(for: history)
+                metrics.refreshPrefix("computed").increment()
+                metrics.latency("prefill").record(ContinuousClock.now - began)
+            }
             let prefilled = ContinuousClock.now
-            let out = try model.embeddings(prefix)
-            metrics.latency("prefill").record(prefilled - began)
+            let out = try model.embeddings(prefix, scenarios: nil, queries: extra)
             metrics.latency("suffixes").record(ContinuousClock.now - prefilled)
             return (out, keepState ? [UInt8](prefix.state.serialized(precision: .fp16)) : nil)
         }

@@ -171,11 +171,18 @@ public final class QAnchorEmbedder: Sendable {
     /// One embedding per scenario (manifest order when `scenarios` is nil), all suffixes in one batched pass on the
     /// prefix's cached state.
     public func embeddings(_ prefix: UserPrefix, scenarios: [String]? = nil) throws(QAnchorModelError) -> [ScenarioEmbedding] {
+        try embeddings(prefix, scenarios: scenarios, queries: [])
+    }
+
+    /// The bundle's `scenarios` (all when nil) then the ad-hoc `queries`, all in one batched suffix pass.
+    public func embeddings(_ prefix: UserPrefix, scenarios: [String]?, queries: [ScenarioQuery]) throws(QAnchorModelError)
+        -> [ScenarioEmbedding] {
         var batch: [ScenarioSuffix] = []
         for id in scenarios ?? scenarioIDs {
             guard let suffix = suffixes[id] else { throw .unknownScenario(id) }
             batch.append(suffix)
         }
+        for query in queries { batch.append(try suffix(for: query)) }
         return try run(batch, after: prefix)
     }
 
@@ -183,7 +190,12 @@ public final class QAnchorEmbedder: Sendable {
     /// Throws `.unknownScenario` for a borrowed scenario the bundle lacks, `.input` for an empty query or prototypes
     /// of the wrong width, labels that do not match them, or a tau that is not positive.
     public func embeddings(_ prefix: UserPrefix, queries: [ScenarioQuery]) throws(QAnchorModelError) -> [ScenarioEmbedding] {
-        try run(try queries.map(suffix(for:)), after: prefix)
+        try embeddings(prefix, scenarios: [], queries: queries)
+    }
+
+    /// Checks an ad-hoc query against the bundle (as ``embeddings(_:queries:)`` would) without running it.
+    public func validate(_ query: ScenarioQuery) throws(QAnchorModelError) {
+        _ = try suffix(for: query)
     }
 
     /// Backbone tokens of `query`'s suffix text (the template applied; soft prompt and readout token not counted):

@@ -10,14 +10,17 @@
 /// With `query` equal to a bundle scenario's query and `scenario` naming it, the result equals that scenario's
 /// embedding. A value type.
 public struct ScenarioQuery: Sendable, Equatable {
+    /// The id its results carry; nil: the borrowed scenario's id, else `adhoc`.
+    public var id: String?
     public var query: String
     public var scenario: String?
     public var prototypes: [[Float]]?
     public var labels: [String]?
     public var tau: Double?
 
-    public init(query: String, scenario: String? = nil, prototypes: [[Float]]? = nil, labels: [String]? = nil,
-                tau: Double? = nil) {
+    public init(id: String? = nil, query: String, scenario: String? = nil, prototypes: [[Float]]? = nil,
+                labels: [String]? = nil, tau: Double? = nil) {
+        self.id = id
         self.query = query
         self.scenario = scenario
         self.prototypes = prototypes
@@ -25,6 +28,6 @@ public struct ScenarioQuery: Sendable, Equatable {
         self.tau = tau
     }
 
-    /// The id its results carry: the borrowed scenario's id, else `adhoc`.
-    public var resultID: String { scenario ?? "adhoc" }
+    /// The id its results carry: `id`, else the borrowed scenario's id, else `adhoc`.
+    public var resultID: String { id ?? scenario ?? "adhoc" }
 }
