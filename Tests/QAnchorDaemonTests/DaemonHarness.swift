@@ -147,6 +147,20 @@ final class DaemonHarness: @unchecked Sendable {
         throw Subprocess.Failure(description: "qanchor serve did not start:\n\(process.log.suffix(3000))")
     }
 
+    /// Writes `events` to a file, creates the topics, produces the file, starts the daemon and waits until it is ready
+    /// and has stored every event. Returns the file (for `qanchor embed`/`query` references).
+    @discardableResult
+    func start(with events: EventFile, partitions: Int = 2) async throws -> URL {
+        let file = directory.appendingPathComponent("events-\(UUID().uuidString.prefix(6)).jsonl")
+        try events.write(to: file)
+        try createTopics(partitions: partitions)
+        try produce(file)
+        try await start()
+        try await waitReady()
+        try await waitForMetric(Self.storedEventsKey, toReach: Double(events.lines.count))
+        return file
+    }
+
     /// SIGTERM; returns the exit code. An unclean exit prints the end of the daemon's log (for CI diagnosis).
     func stop() async -> Int32? {
         let code = await process?.stop()

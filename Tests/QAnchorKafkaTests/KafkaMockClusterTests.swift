@@ -119,7 +119,9 @@ struct KafkaMockClusterTests {
         let topic = uniqueName("backpressure")
         try cluster.createTopic(topic, partitions: 1)
         let producer = try Self.producer(cluster, maxQueued: 5)
-        try cluster.setBroker(1, up: false)
+        // A stalled broker (every response held back 3 s), not a downed one: taking a mock broker down and up again
+        // re-binds its port, which another test's connection may hold by then (librdkafka then aborts).
+        try cluster.setBroker(1, roundTripTime: .seconds(3))
         let sends = Task {
             try await withThrowingTaskGroup(of: KafkaDeliveryReport.self) { group in
                 for i in 0..<40 {
@@ -132,7 +134,7 @@ struct KafkaMockClusterTests {
         }
         try await Task.sleep(for: .milliseconds(800))
         #expect(producer.queuedCount <= 5 + 2)  // librdkafka's own requests may be queued too
-        try cluster.setBroker(1, up: true)
+        try cluster.setBroker(1, roundTripTime: .zero)
         let reports = try await sends.value
         #expect(reports.count == 40)
         #expect(Set(reports.compactMap(\.offset)) == Set(0..<40))

@@ -86,7 +86,7 @@ public final class QueryService: Sendable {
         } catch let error as QueryError {
             throw error
         } catch QAnchorModelError.unknownScenario(let id) {
-            throw .invalid("unknown scenario '\(id)' (the bundle has \(model.scenarioIDs.joined(separator: ", ")))", param: "scenario")
+            throw unknownScenario(id, param: "scenario")
         } catch QAnchorModelError.input(let problem) {
             throw .invalid(problem)
         } catch {
@@ -119,10 +119,13 @@ public final class QueryService: Sendable {
                 throw .tooLarge("the query has \(tokens) tokens, more than query.max_query_tokens (\(limits.maxQueryTokens))", param: field)
             }
             if let id = q.scenario, model.manifest.scenario(id: id) == nil {
-                throw .invalid("unknown scenario '\(id)' (the bundle has \(model.scenarioIDs.joined(separator: ", ")))",
-                               param: queries.count == 1 ? "scenario" : "queries[\(i)].scenario")
+                throw unknownScenario(id, param: queries.count == 1 ? "scenario" : "queries[\(i)].scenario")
             }
         }
+    }
+
+    private func unknownScenario(_ id: String, param: String) -> QueryError {
+        .invalid("unknown scenario '\(id)' (the bundle has \(model.scenarioIDs.joined(separator: ", ")))", param: param)
     }
 
     /// The user's embeddings under `queries`, at `nowMs` (the window ends there), from the cached prefix state when
@@ -133,7 +136,10 @@ public final class QueryService: Sendable {
         let model = self.model, manifest = model.manifest
         let windowStart = nowMs - Int64(manifest.windowDays) * 86_400_000
         let state: UserState?
-        do { state = try store.userState(user) } catch { throw .failed("reading the user's events failed: \(error)") }
+        do { state = try store.userState(user) } catch {
+            logger.error("reading a user's events for a query failed", metadata: ["partition": "\(user.partition)", "error": "\(error)"])
+            throw .failed("reading the user's events failed")
+        }
         guard let state, !state.isEmpty else { throw .notFound("no events are stored for this user", param: "user") }
         let inputs = ModelInputs(state, manifest: manifest, windowStartMs: windowStart, vectorEncoding: vectorEncoding)
         guard let newest = inputs.newestEventMs else {
