@@ -135,7 +135,9 @@ final class DaemonHarness: @unchecked Sendable {
                                             environment: ProcessInfo.processInfo.environment.merging(environment) { $1 },
                                             logPath: log)
         self.process = process
-        let deadline = ContinuousClock.now + .seconds(60)
+        // Generous: at the start of a full test run every suite starts at once and a daemon process gets a small
+        // share of the two cores (its start takes ~1 s alone, and was seen to take over 60 s then).
+        let deadline = ContinuousClock.now + .seconds(180)
         while ContinuousClock.now < deadline {
             if let range = process.log.range(of: #"address=127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
                 port = Int(process.log[range].split(separator: ":").last!)
