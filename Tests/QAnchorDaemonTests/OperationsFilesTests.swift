@@ -37,6 +37,14 @@ import Testing
         m.buildInfo().set(Double(1))
         m.modelInfo(bundle: "b", version: "1", fingerprint: "sha256:0", precision: "fp32").set(Double(1))
         m.offsetsOutOfRange(topic: "t", action: "fail").increment()
+        m.queryRequests(endpoint: "user_query", status: 200).increment()
+        m.queryDuration(endpoint: "user_query").record(.milliseconds(1))
+        m.queryQueueing(endpoint: "user_query").record(.milliseconds(1))
+        m.queryTokens(endpoint: "embeddings").increment()
+        m.prefixCache("hit").increment()
+        m.prefixCacheWrites("query").increment()
+        m.refreshPrefix("cached").increment()
+        m.queriesInFlight.set(Double(0))
         let text = String(decoding: m.exposition(), as: UTF8.self)
         var names: Set<String> = []
         for line in text.split(separator: "\n") where line.hasPrefix("# TYPE ") {
