@@ -99,15 +99,20 @@ public final class KafkaAdminClient: Sendable {
             }
             var count = 0
             guard let results = rd_kafka_CreateTopics_result_topics(result, &count) else { return }
-            for i in 0..<count {
-                guard let r = results[i] else { continue }
-                let err = rd_kafka_topic_result_error(r)
-                if err.rawValue == 0 { continue }
-                if ignoreExisting && err.rawValue == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS.rawValue { continue }
-                let name = String(cString: rd_kafka_topic_result_name(r))
-                throw KafkaError(err, context: "create topic \(name)",
-                                 message: rd_kafka_topic_result_error_string(r).map { String(cString: $0) })
-            }
+            try Self.check(results, count: count, verb: "create",
+                           ignoring: ignoreExisting ? RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS : RD_KAFKA_RESP_ERR_NO_ERROR)
+        }
+    }
+
+    /// Throws the first per-topic error of an admin result (besides `ignoring`), naming the topic.
+    private static func check(_ results: UnsafeMutablePointer<OpaquePointer?>, count: Int, verb: String,
+                              ignoring: rd_kafka_resp_err_t) throws(KafkaError) {
+        for i in 0..<count {
+            guard let r = results[i] else { continue }
+            let err = rd_kafka_topic_result_error(r)
+            if err.rawValue == 0 || err.rawValue == ignoring.rawValue { continue }
+            throw KafkaError(err, context: "\(verb) topic \(String(cString: rd_kafka_topic_result_name(r)))",
+                             message: rd_kafka_topic_result_error_string(r).map { String(cString: $0) })
         }
     }
 
@@ -126,13 +131,7 @@ public final class KafkaAdminClient: Sendable {
                 var count = 0
                 guard let result = rd_kafka_event_DeleteTopics_result(event),
                       let topics = rd_kafka_DeleteTopics_result_topics(result, &count) else { return }
-                for i in 0..<count {
-                    guard let r = topics[i] else { continue }
-                    let err = rd_kafka_topic_result_error(r)
-                    if err.rawValue == 0 || err.rawValue == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART.rawValue { continue }
-                    throw KafkaError(err, context: "delete topic \(String(cString: rd_kafka_topic_result_name(r)))",
-                                     message: rd_kafka_topic_result_error_string(r).map { String(cString: $0) })
-                }
+                try Self.check(topics, count: count, verb: "delete", ignoring: RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
             }
         }
     }

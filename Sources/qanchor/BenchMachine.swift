@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 
 /// Facts every benchmark reports next to its figures: the CPU, the cores, the load (the machine may be shared),
@@ -29,6 +30,17 @@ enum BenchMachine {
     static var openBLASEnvironment: [String: String] {
         let env = ProcessInfo.processInfo.environment
         return ["OPENBLAS_CORETYPE": env["OPENBLAS_CORETYPE"] ?? "unset", "OPENBLAS_L2_SIZE": env["OPENBLAS_L2_SIZE"] ?? "unset"]
+    }
+
+    /// The best wall-clock seconds of `runs` runs of `body` (at least one).
+    static func bestSeconds(of runs: Int, _ body: () throws -> Void) rethrows -> Double {
+        var best = Double.infinity
+        for _ in 0..<max(1, runs) {
+            let start = DispatchTime.now().uptimeNanoseconds
+            try body()
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
+        return best
     }
 
     /// CPU seconds (user + system) this process used so far.

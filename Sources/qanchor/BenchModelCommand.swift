@@ -35,7 +35,7 @@ struct BenchModelCommand: ParsableCommand {
         var report: [String: Any] = [
             "benchmark": "model", "engine": "qanchor", "precision": precision.rawValue, "threads": BLAS.threads,
             "repeat": self.repeat,
-            "cpu": cpuModel(), "timing": "best of repeat, after one warm-up run",
+            "cpu": BenchMachine.cpu, "timing": "best of repeat, after one warm-up run",
             "openblas": ["core": BLAS.coreName, "config": BLAS.config, "idle_workers_sleep": BLAS.idleWorkersSleep,
                          "OPENBLAS_CORETYPE": environment("OPENBLAS_CORETYPE"),
                          "OPENBLAS_L2_SIZE": environment("OPENBLAS_L2_SIZE")],
@@ -72,7 +72,7 @@ struct BenchModelCommand: ParsableCommand {
         let flops = QwenFlops(c)
         let prefillFlops = flops.forward(rows: prefix, past: 0)
         let suffixFlops = Double(suffixes) * flops.forward(rows: suffixLength, past: prefix)
-        let rss = peakRSS()
+        let rss = BenchMachine.peakResidentBytes
         let bound = 1.2 * Double(decoder.weightBytes) + Double(decoder.workspaceBytes + state.byteCount)
         let report: [String: Any] = [
             "shape": ["hidden": d, "layers": c.layers, "heads": c.heads, "kv_heads": c.kvHeads,
@@ -113,7 +113,7 @@ struct BenchModelCommand: ParsableCommand {
         // Nominal FLOPs of the full model (what BertModel computes), so GFLOP/s compares with the peer.
         let perLayer = 2 * n * (4 * d * d + 2 * d * f) + 4 * Double(texts) * Double(tokens * tokens) * d
         let flops = perLayer * Double(c.layers)
-        let rss = peakRSS()
+        let rss = BenchMachine.peakResidentBytes
         let bound = 1.2 * Double(encoder.weightBytes) + Double(encoder.workspaceBytes)
         let report: [String: Any] = [
             "shape": ["hidden": c.hiddenSize, "layers": c.layers, "heads": c.heads, "ffn": c.intermediateSize, "vocab": c.vocabularySize],
@@ -147,15 +147,7 @@ struct BenchModelCommand: ParsableCommand {
     }
 
     /// Best wall-clock seconds of `repeat` runs.
-    private func best(_ body: () throws -> Void) throws -> Double {
-        var bestSeconds = Double.infinity
-        for _ in 0..<max(1, self.repeat) {
-            let start = DispatchTime.now().uptimeNanoseconds
-            try body()
-            bestSeconds = min(bestSeconds, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-        }
-        return bestSeconds
-    }
+    private func best(_ body: () throws -> Void) throws -> Double { try BenchMachine.bestSeconds(of: self.repeat, body) }
 }
 
 /// Nominal FLOPs of Qwen2 forward passes (matrix products and attention; element-wise work not counted).
@@ -181,21 +173,4 @@ private func environment(_ name: String) -> String {
 /// Resets this process's peak-RSS mark to its current RSS (Linux: writing 5 to /proc/self/clear_refs).
 private func resetPeakRSS() {
     try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
-}
-
-/// Peak resident set size of this process (VmHWM), in bytes.
-private func peakRSS() -> Int {
-    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-    for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-        let kb = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
-        return kb * 1024
-    }
-    return 0
-}
-
-private func cpuModel() -> String {
-    guard let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return "unknown" }
-    let name = info.split(separator: "\n").first { $0.hasPrefix("model name") }?.split(separator: ":").last
-    let cores = ProcessInfo.processInfo.activeProcessorCount
-    return "\(name.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown") (\(cores) cores)"
 }

@@ -127,13 +127,7 @@ struct BenchQueryCommand: AsyncParsableCommand {
     /// Best wall-clock seconds of `repeat` runs after one warm-up.
     private func best(_ body: () throws -> Void) throws -> Double {
         try body()
-        var bestSeconds = Double.infinity
-        for _ in 0..<self.repeat {
-            let start = DispatchTime.now().uptimeNanoseconds
-            try body()
-            bestSeconds = min(bestSeconds, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
-        }
-        return bestSeconds
+        return try BenchMachine.bestSeconds(of: self.repeat, body)
     }
 
     private func load(url base: String, user: String) async throws -> [String: Any] {

@@ -104,17 +104,21 @@ public final class QueryService: Sendable {
         var cacheHit: Bool
     }
 
-    /// Checks a request's queries against the limits and the bundle before any work (400/413).
-    func validate(_ queries: [ScenarioQuery]) throws(QueryError) {
+    /// Checks a request's queries against the limits and the bundle before any work (400/413). Returns the
+    /// queries' backbone tokens in all.
+    @discardableResult
+    func validate(_ queries: [ScenarioQuery]) throws(QueryError) -> Int {
         guard !queries.isEmpty else { throw .invalid("no query given", param: "queries") }
         guard queries.count <= limits.maxQueriesPerRequest else {
             throw .tooLarge("\(queries.count) queries, more than query.max_queries_per_request (\(limits.maxQueriesPerRequest))",
                             param: "queries")
         }
+        var total = 0
         for (i, q) in queries.enumerated() {
             let field = queries.count == 1 ? "query" : "queries[\(i)].query"
             guard !q.query.isEmpty else { throw .invalid("the query is empty", param: field) }
             let tokens = model.queryTokenCount(q.query)
+            total += tokens
             guard tokens <= limits.maxQueryTokens else {
                 throw .tooLarge("the query has \(tokens) tokens, more than query.max_query_tokens (\(limits.maxQueryTokens))", param: field)
             }
@@ -122,6 +126,7 @@ public final class QueryService: Sendable {
                 throw unknownScenario(id, param: queries.count == 1 ? "scenario" : "queries[\(i)].scenario")
             }
         }
+        return total
     }
 
     private func unknownScenario(_ id: String, param: String) -> QueryError {
@@ -132,37 +137,45 @@ public final class QueryService: Sendable {
     /// it matches the user's current inputs. Throws 404 for a user with nothing stored or nothing in the window.
     func query(_ user: UserKey, _ queries: [ScenarioQuery], nowMs: Int64, deadline: ContinuousClock.Instant)
         async throws(QueryError) -> UserAnswer {
-        try validate(queries)
+        let tokens = try validate(queries)
         let model = self.model, manifest = model.manifest
         let windowStart = nowMs - Int64(manifest.windowDays) * 86_400_000
-        let state: UserState?
-        do { state = try store.userState(user) } catch {
-            logger.error("reading a user's events for a query failed", metadata: ["partition": "\(user.partition)", "error": "\(error)"])
-            throw .failed("reading the user's events failed")
+        // The digest needs no vectors: they are read only for a miss, which prefills.
+        func read(withVectors: Bool) throws(QueryError) -> (UserState, ModelInputs) {
+            let state: UserState?
+            do { state = try store.userState(user, withVectors: withVectors) } catch {
+                logger.error("reading a user's events for a query failed", metadata: ["partition": "\(user.partition)", "error": "\(error)"])
+                throw .failed("reading the user's events failed")
+            }
+            guard let state, !state.isEmpty else { throw .notFound("no events are stored for this user", param: "user") }
+            return (state, ModelInputs(state, manifest: manifest, windowStartMs: windowStart, vectorEncoding: vectorEncoding))
         }
-        guard let state, !state.isEmpty else { throw .notFound("no events are stored for this user", param: "user") }
-        let inputs = ModelInputs(state, manifest: manifest, windowStartMs: windowStart, vectorEncoding: vectorEncoding)
+        var (state, inputs) = try read(withVectors: false)
         guard let newest = inputs.newestEventMs else {
             throw .notFound("the user has no events in the window (\(manifest.windowDays) days)", param: "user")
         }
-        var cached: [UInt8]?
+        var restored: DecoderState?
         if cacheEnabled {
-            do { cached = try store.prefixKV(user, contentHash: inputs.digest, fingerprint: model.fingerprint) } catch {
+            do {
+                if let bytes = try store.prefixKV(user, contentHash: inputs.digest, fingerprint: model.fingerprint) {
+                    restored = try? DecoderState(serialized: Data(bytes))
+                    if restored == nil { logger.warning("a cached prefix state did not decode; prefilling") }
+                }
+            } catch {
                 logger.warning("reading a cached prefix state failed; prefilling", metadata: ["error": "\(error)"])
             }
         }
-        let history = inputs.history, found = cached
-        let (results, stored, hit) = try await onModel("user_query", deadline: deadline) { model in
-            if let found, let state = try? DecoderState(serialized: Data(found)) {
-                return (try model.embeddings(UserPrefix(state: state), queries: queries), nil as [UInt8]?, true)
-            }
+        if restored == nil { (state, inputs) = try read(withVectors: true) }
+        let history = inputs.history, found = restored
+        let (results, stored) = try await onModel("user_query", deadline: deadline) { model in
+            if let found { return (try model.embeddings(UserPrefix(state: found), queries: queries), nil as [UInt8]?) }
             let bytes = [UInt8](try model.prefix(for: history).state.serialized(precision: .fp16))
             let prefix = UserPrefix(state: try DecoderState(serialized: Data(bytes)))
-            return (try model.embeddings(prefix, queries: queries), bytes, false)
+            return (try model.embeddings(prefix, queries: queries), bytes)
         }
-        if cached != nil && !hit { logger.warning("a cached prefix state did not decode; it was recomputed") }
+        let hit = stored == nil
         metrics.prefixCache(hit ? "hit" : "miss").increment()
-        metrics.queryTokens(endpoint: "user_query").increment(by: Int64(queries.reduce(0) { $0 + model.queryTokenCount($1.query) }))
+        metrics.queryTokens(endpoint: "user_query").increment(by: Int64(tokens))
         if hit {
             do { try await store.touchPrefixKV(user) } catch {
                 logger.warning("updating the prefix cache's LRU order failed", metadata: ["error": "\(error)"])

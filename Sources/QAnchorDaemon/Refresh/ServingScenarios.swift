@@ -55,6 +55,6 @@ public struct ServingScenarios: Sendable {
             queries.append(query)
         }
         extra = queries
-        fingerprint = configured.isEmpty ? model.fingerprint : "sha256:" + sha.finalize().map { String(format: "%02x", $0) }.joined()
+        fingerprint = configured.isEmpty ? model.fingerprint : "sha256:" + sha.finalize().hexString
     }
 }

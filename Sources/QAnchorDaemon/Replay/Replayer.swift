@@ -114,8 +114,8 @@ public struct Replayer: Sendable {
         // Taken before the model loads; the store releases it when it closes (or its deinit, if opening fails).
         let lock = try StoreLock.exclusive(directory: URL(fileURLWithPath: configuration.store.path))
         let model = try Daemon.loadModel(configuration)
-        let routes = try Daemon.routes(configuration, manifest: model.manifest,
-                                       scenarios: model.scenarioIDs + configuration.scenarios.extra.map(\.id))
+        let serving = try ServingScenarios(model: model, configured: configuration.scenarios.extra)
+        let routes = try Daemon.routes(configuration, manifest: model.manifest, scenarios: serving.ids)
         let store = try EventStore(configuration: Daemon.storeConfiguration(configuration, model: model), logger: logger,
                                    lock: lock)
         defer { store.close() }

@@ -116,7 +116,7 @@ public struct SHA256: Sendable {
 
 extension Array where Element == UInt8 {
     /// Lowercase hexadecimal, two digits per byte.
-    var hexString: String {
+    public var hexString: String {
         let digits = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
         out.reserveCapacity(count * 2)
