@@ -21,15 +21,17 @@ import Testing
         let order = Log()
         let gate = DispatchSemaphore(value: 0)
         // The first job holds the model thread until everything else is queued.
-        let blocker = Task { try await executor.run(.background) { _ in gate.wait(); order.append("blocker") } }
-        try await Task.sleep(for: .milliseconds(100))
+        let started = Log()
+        let blocker = Task { try await executor.run(.background) { _ in started.append("blocker"); gate.wait(); order.append("blocker") } }
+        while started.all.isEmpty { try await Task.sleep(for: .milliseconds(5)) }
+        // Each job is queued before the next is submitted (a loaded machine may start tasks late and out of order).
         var jobs: [Task<Void, any Error>] = []
         for i in 0..<3 {
             jobs.append(Task { try await executor.run(.background) { _ in order.append("background\(i)") } })
-            try await Task.sleep(for: .milliseconds(20))
+            while executor.waitingCount < i + 1 { try await Task.sleep(for: .milliseconds(5)) }
         }
         jobs.append(Task { try await executor.run(.interactive) { _ in order.append("interactive") } })
-        try await Task.sleep(for: .milliseconds(100))
+        while executor.waitingCount < 4 { try await Task.sleep(for: .milliseconds(5)) }
         gate.signal()
         try await blocker.value
         for job in jobs { try await job.value }
@@ -40,9 +42,13 @@ import Testing
         let executor = try Self.executor()
         let gate = DispatchSemaphore(value: 0)
         let ran = Log()
-        let blocker = Task { try await executor.run { _ in gate.wait() } }
-        try await Task.sleep(for: .milliseconds(50))
-        let late = Task { try await executor.run(.interactive, deadline: .now + .milliseconds(50)) { _ in ran.append("ran") } }
+        let started = Log()
+        let blocker = Task { try await executor.run { _ in started.append("blocker"); gate.wait() } }
+        while started.all.isEmpty { try await Task.sleep(for: .milliseconds(5)) }
+        // The deadline is fixed before the job exists and the model thread is busy until after it: the job cannot
+        // start in time, however late the machine runs its task.
+        let deadline = ContinuousClock.now + .milliseconds(50)
+        let late = Task { try await executor.run(.interactive, deadline: deadline) { _ in ran.append("ran") } }
         try await Task.sleep(for: .milliseconds(200))
         gate.signal()
         try await blocker.value

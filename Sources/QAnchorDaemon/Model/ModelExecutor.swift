@@ -29,6 +29,9 @@ public final class ModelExecutor: Sendable {
         self.model = model
     }
 
+    /// Jobs queued and not yet started (both priorities).
+    public var waitingCount: Int { pending.withLock { $0.interactive.count + $0.background.count } }
+
     /// Runs `body` on the model thread after the waiting work of higher priority.
     public func run<T: Sendable>(_ priority: Priority = .background, deadline: ContinuousClock.Instant? = nil,
                                  _ body: @escaping @Sendable (QAnchorEmbedder) throws -> T) async throws -> T {
