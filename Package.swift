@@ -77,6 +77,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], linkerSettings: rdkafkaRuntime),
+        // The fuzz targets (docs/reliability.md): replays inputs in a normal build; `ops/fuzz` builds it for libFuzzer.
+        .executableTarget(name: "qanchor-fuzz", dependencies: ["QAnchorDaemon", "QAnchorModel", "QAnchorStore"],
+                          path: "Sources/QAnchorFuzz", linkerSettings: rdkafkaRuntime),
 
         .target(name: "QAnchorTestSupport", dependencies: ["QAnchorKafka"], path: "Tests/QAnchorTestSupport"),
         .testTarget(name: "QAnchorKafkaTests", dependencies: ["QAnchorKafka", "QAnchorTestSupport"],

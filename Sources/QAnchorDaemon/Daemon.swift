@@ -224,6 +224,7 @@ public final class Daemon: Service, Sendable {
         if configuration.scaling.changelog && configuration.scaling.changelogVectorEncoding == .float16 { store.vectorEncoding = .float16 }
         store.prefixKVBudgetBytes = configuration.query.cacheBudgetBytes
         store.initialSizeBytes = configuration.store.mapSizeMB << 20
+        store.environment.maximumMapSize = configuration.store.maxMapSizeMB << 20
         store.durability = configuration.store.durable ? .durable : .noMetaSync
         if configuration.store.commit == .journaled {
             store.commitMode = .journaled(interval: .milliseconds(configuration.store.checkpointIntervalMs),
@@ -397,7 +398,7 @@ public final class Daemon: Service, Sendable {
                 }
                 if records.isEmpty { continue }
                 do {
-                    let summary = try await ingestor.ingest(records, nowMs: Self.nowMs())
+                    let summary = try await ingestor.ingest(records, nowMs: Self.nowMs(), spaceWait: storeSpaceWait)
                     // Advisory commit for lag tooling; the store holds the authoritative offsets.
                     if !isStopping, !summary.offsets.isEmpty {
                         do { try await consumer.commit(summary.offsets) } catch {
@@ -536,22 +537,34 @@ public final class Daemon: Service, Sendable {
     private func expiryLoop() async {
         let interval = Duration.seconds(max(configuration.refresh.expiryIntervalSeconds, 1))
         while !Task.isCancelled, !isStopping {
-            do {
-                var more = true
-                while more, !isStopping {
-                    let result = try await store.sweepExpired(nowMs: Self.nowMs(), limit: configuration.refresh.expiryBatch)
-                    more = result.hasMore
-                    let owned = ownership.active
-                    changelog?.tombstones(for: result.removed.filter { owned.contains($0.user.partition) })
-                    if result.dirtiedUsers > 0 {
-                        logger.debug("expired events", metadata: ["events": "\(result.removedEvents)", "users": "\(result.dirtiedUsers)"])
-                    }
-                }
-            } catch {
-                logger.warning("expiry sweep failed", metadata: ["error": "\(error)"])
-            }
+            await sweepExpired()
             await stopSignal.wait(timeout: interval)
         }
+    }
+
+    /// Removes every event that left the window (in pages of `refresh.expiry_batch`), with its changelog tombstones.
+    private func sweepExpired() async {
+        do {
+            var more = true
+            while more, !isStopping {
+                let result = try await store.sweepExpired(nowMs: Self.nowMs(), limit: configuration.refresh.expiryBatch)
+                more = result.hasMore
+                let owned = ownership.active
+                changelog?.tombstones(for: result.removed.filter { owned.contains($0.user.partition) })
+                if result.dirtiedUsers > 0 {
+                    logger.debug("expired events", metadata: ["events": "\(result.removedEvents)", "users": "\(result.dirtiedUsers)"])
+                }
+            }
+        } catch {
+            logger.warning("expiry sweep failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// A full store: ingest waits, sweeping expired events (their pages are reused), until it fits or the daemon stops.
+    private var storeSpaceWait: StoreSpaceWait {
+        StoreSpaceWait(freeSpace: { [self] in await sweepExpired() },
+                       shouldStop: { [self] in isStopping },
+                       pause: { [self] duration in await stopSignal.wait(timeout: duration) })
     }
 
     /// After a bundle change, marks every user refreshed with another fingerprint dirty, at a bounded rate.

@@ -114,7 +114,9 @@ struct PrefixKVHeader {
         tick = try r.u64("tick")
         contentHash = try r.short("content hash")
         fingerprint = try r.bytes(Int(try r.u16("fingerprint length")), "fingerprint")
-        bodyBytes = Int(try r.u64("body length"))
+        let length = try r.u64("body length")
+        guard let bodyBytes = Int(exactly: length) else { throw r.corrupt("body length \(length) is out of range") }
+        self.bodyBytes = bodyBytes
     }
 
     var encoded: [UInt8] {

@@ -18,16 +18,20 @@ struct ServeCommand: AsyncParsableCommand {
         let configuration = try await DaemonSetup.load(config)
         DaemonSetup.bootstrapLogging(configuration)
         let logger = Logger(label: "qanchor")
-        var token: BearerToken?
-        if configuration.http.enabled, let path = configuration.http.tokenFile {
-            do { token = try BearerToken(contentsOf: path) } catch {
+        func loadToken(_ path: String?, key: String) throws -> BearerToken? {
+            guard configuration.http.enabled, let path else { return nil }
+            let token: BearerToken
+            do { token = try BearerToken(contentsOf: path, key: key) } catch {
                 logger.critical("cannot start", metadata: ["error": "\(error)"])
                 throw ExitCode(2)
             }
             if BearerToken.isShared(path: path) {
-                logger.warning("http.token_file can be read by other users; make it 0600", metadata: ["file": "\(path)"])
+                logger.warning("\(key) can be read by other users; make it 0600", metadata: ["file": "\(path)"])
             }
+            return token
         }
+        let token = try loadToken(configuration.http.tokenFile, key: "http.token_file")
+        let adminToken = try loadToken(configuration.http.adminTokenFile, key: "http.admin_token_file")
         let daemon: Daemon
         do { daemon = try Daemon(configuration: configuration, logger: logger) } catch {
             logger.critical("cannot start", metadata: ["error": "\(error)"])
@@ -39,7 +43,8 @@ struct ServeCommand: AsyncParsableCommand {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if configuration.http.enabled {
             services.append(.init(service: AdminServer(daemon: daemon, host: configuration.http.host,
-                                                       port: configuration.http.port, token: token, logger: logger),
+                                                       port: configuration.http.port, token: token, adminToken: adminToken,
+                                                       logger: logger),
                                   successTerminationBehavior: .gracefullyShutdownGroup,
                                   failureTerminationBehavior: .gracefullyShutdownGroup))
         }
@@ -62,35 +67,38 @@ struct LeaveCommand: AsyncParsableCommand {
     @OptionGroup var daemon: DaemonAddress
 
     func run() async throws {
-        let (status, body) = try daemon.post("/admin/leave")
+        let (status, body) = try daemon.post("/admin/leave", admin: true)
         Standard.output(body.trimmingCharacters(in: .whitespacesAndNewlines))
         if !(200..<300).contains(status) { throw ExitCode(1) }
     }
 }
 
-/// A running daemon's address and the token its `/v1` and `/admin` routes need (`--token-file`, default
-/// `QANCHOR_HTTP_TOKEN_FILE`: the daemon's own `http.token_file` variable, so a tool run beside the daemon finds it).
+/// A running daemon's address and the token its `/v1` and `/admin` routes need (`--token-file`; default: the daemon's
+/// own variables, so a tool run beside the daemon finds it — `QANCHOR_HTTP_TOKEN_FILE` for `/v1`, and
+/// `QANCHOR_HTTP_ADMIN_TOKEN_FILE`, else `QANCHOR_HTTP_TOKEN_FILE`, for `/admin`).
 struct DaemonAddress: ParsableArguments {
     @Option(help: "The daemon's HTTP address.")
     var url = "http://127.0.0.1:8080"
 
-    @Option(help: "A file holding the daemon's bearer token (default: $QANCHOR_HTTP_TOKEN_FILE when set).")
+    @Option(help: "A file holding the daemon's bearer token (default: $QANCHOR_HTTP_ADMIN_TOKEN_FILE for admin commands, else $QANCHOR_HTTP_TOKEN_FILE, when set).")
     var tokenFile: String?
 
     /// `Authorization` for the daemon, if a token file is given or set in the environment.
-    func headers() throws -> [String: String] { try Self.headers(tokenFile: tokenFile) }
+    func headers(admin: Bool = false) throws -> [String: String] { try Self.headers(tokenFile: tokenFile, admin: admin) }
 
-    static func headers(tokenFile: String?) throws -> [String: String] {
-        guard let path = tokenFile ?? ProcessInfo.processInfo.environment["QANCHOR_HTTP_TOKEN_FILE"] else { return [:] }
-        do { return ["Authorization": "Bearer " + (try BearerToken.read(path))] } catch { throw CLIError("\(error)") }
+    static func headers(tokenFile: String?, admin: Bool = false) throws -> [String: String] {
+        let environment = ProcessInfo.processInfo.environment
+        guard let path = tokenFile ?? (admin ? environment["QANCHOR_HTTP_ADMIN_TOKEN_FILE"] : nil)
+                ?? environment["QANCHOR_HTTP_TOKEN_FILE"] else { return [:] }
+        do { return ["Authorization": "Bearer " + (try BearerToken.read(path, key: "--token-file"))] } catch { throw CLIError("\(error)") }
     }
 
-    /// POSTs to `path` (with the token); returns the status and the body.
-    func post(_ path: String, body: [UInt8] = []) throws -> (status: Int, body: String) {
+    /// POSTs to `path` (with the token; the admin token for `admin`); returns the status and the body.
+    func post(_ path: String, body: [UInt8] = [], admin: Bool = false) throws -> (status: Int, body: String) {
         guard let target = URL(string: url + path), target.scheme == "http" else {
             throw ValidationError("--url: expected http://host:port, got '\(url)'")
         }
-        let response = try LoopbackHTTPClient.send("POST", target, body: body, headers: try headers())
+        let response = try LoopbackHTTPClient.send("POST", target, body: body, headers: try headers(admin: admin))
         return (response.status, response.body)
     }
 }
@@ -173,7 +181,7 @@ struct RefreshCommand: AsyncParsableCommand {
                 try await Task.sleep(for: .milliseconds(200))
             }
         }
-        let (status, body) = try daemon.post("/admin/refresh" + (wait ? "?wait=true" : ""))
+        let (status, body) = try daemon.post("/admin/refresh" + (wait ? "?wait=true" : ""), admin: true)
         Standard.output(body.trimmingCharacters(in: .whitespacesAndNewlines))
         if !(200..<300).contains(status) { throw ExitCode(1) }
     }

@@ -3,14 +3,15 @@ import Foundation
 /// The built `qanchor` binary, for tests that run it as a user would: `QANCHOR_BIN`, else next to the test bundle,
 /// else `.build/debug/qanchor`.
 public enum QAnchorExecutable {
-    public static func url() throws -> URL {
-        if let path = ProcessInfo.processInfo.environment["QANCHOR_BIN"] { return URL(fileURLWithPath: path) }
+    /// The built `qanchor` (or another product of the package, `name`); `QANCHOR_BIN` overrides `qanchor`'s.
+    public static func url(named name: String = "qanchor") throws -> URL {
+        if name == "qanchor", let path = ProcessInfo.processInfo.environment["QANCHOR_BIN"] { return URL(fileURLWithPath: path) }
         let candidates = [
-            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("qanchor"),
-            TestBroker.repositoryRoot.appendingPathComponent(".build/debug/qanchor"),
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(name),
+            TestBroker.repositoryRoot.appendingPathComponent(".build/debug/\(name)"),
         ]
         guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
-            throw Subprocess.Failure(description: "qanchor is not built (looked at \(candidates.map(\.path))): run `swift build` or set QANCHOR_BIN")
+            throw Subprocess.Failure(description: "\(name) is not built (looked at \(candidates.map(\.path))): run `swift build` or set QANCHOR_BIN")
         }
         return found
     }

@@ -116,6 +116,8 @@ public struct DaemonConfiguration: Sendable, Equatable {
         public var durable = true
         /// Initial map size; it grows on demand.
         public var mapSizeMB = 1024
+        /// The map never grows beyond this: a full store pauses ingest until space returns (expired events free pages).
+        public var maxMapSizeMB = 1 << 20
         /// `per_request` (every ingest batch is one durable LMDB commit; reads see it at once) or `journaled`
         /// (batches are made durable by an fdatasynced write-ahead journal and checkpointed into LMDB every
         /// `checkpointIntervalMs` / `checkpointEvents`: 2–3× the ingest rate; the refresh checkpoints first).
@@ -196,6 +198,9 @@ public struct DaemonConfiguration: Sendable, Equatable {
         /// A file holding the bearer token that `/v1/*` and `/admin/*` require (`Authorization: Bearer <token>`).
         /// Required when `host` is not a loopback address.
         public var tokenFile: String?
+        /// A file holding a separate bearer token for `/admin/*` (refresh, leave); the `tokenFile` token then opens only
+        /// `/v1/*`. Unset: `/admin/*` takes the `tokenFile` token.
+        public var adminTokenFile: String?
         public init() {}
 
         /// Whether `host` is a loopback address (or name).
@@ -357,6 +362,8 @@ extension DaemonConfiguration {
         check(model.threads >= 0, "model.threads", "must be ≥ 0, found \(model.threads)")
         check(!store.path.isEmpty, "store.path", "required: the store directory")
         check(store.mapSizeMB > 0, "store.map_size_mb", "must be > 0, found \(store.mapSizeMB)")
+        check(store.maxMapSizeMB >= store.mapSizeMB, "store.max_map_size_mb",
+              "must be ≥ store.map_size_mb (\(store.mapSizeMB)), found \(store.maxMapSizeMB)")
         check(store.checkpointIntervalMs > 0, "store.checkpoint_interval_ms", "must be > 0, found \(store.checkpointIntervalMs)")
         check(store.checkpointEvents > 0, "store.checkpoint_events", "must be > 0, found \(store.checkpointEvents)")
         check(topics.outputTemplate.contains("{scenario}"), "topics.output_template", "must contain {scenario}, found \(topics.outputTemplate)")
@@ -384,6 +391,8 @@ extension DaemonConfiguration {
         check(query.timeoutMs > 0, "query.timeout_ms", "must be > 0, found \(query.timeoutMs)")
         check(!http.enabled || http.isLoopback || http.tokenFile != nil, "http.token_file",
               "required when http.host (\(http.host)) is not a loopback address: every /v1 and /admin request must carry its bearer token")
+        check(http.adminTokenFile == nil || http.tokenFile != nil, "http.admin_token_file",
+              "needs http.token_file as well: without it /v1 would be open while /admin is protected")
         check(refresh.expiryBatch > 0, "refresh.expiry_batch", "must be > 0, found \(refresh.expiryBatch)")
         check(refresh.expiryIntervalSeconds > 0, "refresh.expiry_interval_seconds", "must be > 0, found \(refresh.expiryIntervalSeconds)")
         check(Self.parseDailyTime(refresh.dailyAt) != nil, "refresh.daily_at",

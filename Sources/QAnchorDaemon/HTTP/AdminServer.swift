@@ -20,7 +20,9 @@ import ServiceLifecycle
 /// | `POST /v1/embeddings` | OpenAI-compatible text embeddings (docs/query.md) |
 ///
 /// With `http.token_file`, every `/v1/*` and `/admin/*` route requires `Authorization: Bearer <token>` (401 without);
-/// `/healthz`, `/readyz` and `/metrics` stay open (probes and scrapers; they carry no user data).
+/// with `http.admin_token_file` as well, `/admin/*` requires that second token and only it (readers of embeddings
+/// cannot refresh or stop the daemon). `/healthz`, `/readyz` and `/metrics` stay open (probes and scrapers; they
+/// carry no user data).
 ///
 /// Every `/v1/users/{id}/…` route is owner-routed (docs/daemon.md "Lookups"): answered only by the instance that
 /// owns the user's partition right now; any other instance answers `307 Temporary Redirect` to the owner's
@@ -32,13 +34,17 @@ public struct AdminServer: Service {
     let host: String
     let port: Int
     let token: BearerToken?
+    let adminToken: BearerToken?
     let logger: Logger
 
-    public init(daemon: Daemon, host: String, port: Int, token: BearerToken? = nil, logger: Logger) {
+    /// `token` guards `/v1/*`, and `/admin/*` too unless `adminToken` is given.
+    public init(daemon: Daemon, host: String, port: Int, token: BearerToken? = nil, adminToken: BearerToken? = nil,
+                logger: Logger) {
         self.daemon = daemon
         self.host = host
         self.port = port
         self.token = token
+        self.adminToken = adminToken
         self.logger = logger
     }
 
@@ -59,10 +65,8 @@ public struct AdminServer: Service {
                             body: .init(byteBuffer: ByteBuffer(bytes: daemon.metrics.exposition())))
         }
         let v1 = router.group("v1"), admin = router.group("admin")
-        if let token {
-            v1.add(middleware: BearerTokenMiddleware(token: token))
-            admin.add(middleware: BearerTokenMiddleware(token: token))
-        }
+        if let token { v1.add(middleware: BearerTokenMiddleware(token: token)) }
+        if let adminToken = adminToken ?? token { admin.add(middleware: BearerTokenMiddleware(token: adminToken)) }
         v1.get("info") { _, _ -> Response in
             Self.json(.ok, daemon.infoJSON + "\n")
         }

@@ -1,7 +1,7 @@
 import Foundation
 import Hummingbird
 
-/// The shared secret of `http.token_file`: every `/v1/*` and `/admin/*` request must carry
+/// The shared secret of `http.token_file` (or `http.admin_token_file`): every `/v1/*` and `/admin/*` request must carry
 /// `Authorization: Bearer <token>`. Read once at start; the file's first line, surrounding whitespace removed. The
 /// token is never logged or printed. Comparison takes the same time wherever the first difference is.
 /// A value type.
@@ -13,19 +13,20 @@ public struct BearerToken: Sendable {
     }
 
     /// Reads the token from `path`. Throws when the file is unreadable or holds no token.
-    public init(contentsOf path: String) throws {
-        secret = Array(try Self.read(path).utf8)
+    /// `key` names the setting in errors.
+    public init(contentsOf path: String, key: String = "http.token_file") throws {
+        secret = Array(try Self.read(path, key: key).utf8)
     }
 
     /// The token text in `path` (for clients such as `qanchor query --token-file`).
-    public static func read(_ path: String) throws -> String {
+    public static func read(_ path: String, key: String = "http.token_file") throws -> String {
         let text: String
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw LoadError(description: "http.token_file \(path): cannot read it (\(error.localizedDescription))")
+            throw LoadError(description: "\(key) \(path): cannot read it (\(error.localizedDescription))")
         }
         let token = text.split(whereSeparator: \.isNewline).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
         guard token.utf8.count >= 16 else {
-            throw LoadError(description: "http.token_file \(path): the first line must hold a token of at least 16 characters")
+            throw LoadError(description: "\(key) \(path): the first line must hold a token of at least 16 characters")
         }
         return token
     }

@@ -62,6 +62,32 @@ public final class Ingestor: Sendable {
         self.logger = logger
     }
 
+    /// Runs `commit`; while it fails because the store is full, waits as `spaceWait` says and tries again.
+    private func withRoomInTheStore<T>(_ spaceWait: StoreSpaceWait?, _ commit: () async throws -> T) async throws -> T {
+        var pause = spaceWait?.initialPause ?? .zero
+        var waiting = false
+        defer { if waiting { metrics.storeFull.set(Double(0)) } }
+        while true {
+            do {
+                let result = try await commit()
+                if waiting { logger.notice("the store has room again: ingest resumed") }
+                return result
+            } catch {
+                guard let spaceWait, StoreSpaceWait.isStoreFull(error), !spaceWait.shouldStop() else { throw error }
+                if !waiting {
+                    waiting = true
+                    metrics.storeFull.set(Double(1))
+                    logger.error("the store is full: ingest waits for room (raise store.max_map_size_mb, or let events expire)",
+                                 metadata: ["error": "\(error)"])
+                }
+                metrics.storeFullWaits.increment()
+                await spaceWait.freeSpace()
+                await spaceWait.pause(pause)
+                pause = min(pause * 2, spaceWait.maximumPause)
+            }
+        }
+    }
+
     /// What one batch did.
     public struct Summary: Sendable, Equatable {
         public var records = 0
@@ -77,7 +103,9 @@ public final class Ingestor: Sendable {
 
     /// Validates, encodes and stores one batch. With `writeOffsets: false` (replay) the store's source offsets are
     /// left as they are: events are deduplicated, so re-reading a range changes only what was missing.
-    public func ingest(_ records: [KafkaConsumerRecord], nowMs: Int64, writeOffsets: Bool = true) async throws -> Summary {
+    /// `spaceWait`: how the commit waits for room when the store is full (nil: the store's error fails the batch).
+    public func ingest(_ records: [KafkaConsumerRecord], nowMs: Int64, writeOffsets: Bool = true,
+                       spaceWait: StoreSpaceWait? = nil) async throws -> Summary {
         var summary = Summary()
         summary.records = records.count
         var valid: [(record: KafkaConsumerRecord, event: InputEvent)] = []
@@ -183,12 +211,15 @@ public final class Ingestor: Sendable {
         if let changelog {
             let entries = try changelogEntries(events, offsets: offsets, nowMs: nowMs)
             let (store, cache) = (self.store, cacheEntries)
-            summary.store = try await changelog.commit(entries) { positions in
-                try await store.ingest(IngestBatch(events: events, offsets: offsets + positions, cacheEntries: cache, nowMs: nowMs))
+            summary.store = try await withRoomInTheStore(spaceWait) {
+                try await changelog.commit(entries) { positions in
+                    try await store.ingest(IngestBatch(events: events, offsets: offsets + positions, cacheEntries: cache, nowMs: nowMs))
+                }
             }
             changelog.tombstones(for: summary.store.removed)
         } else {
-            summary.store = try await store.ingest(IngestBatch(events: events, offsets: offsets, cacheEntries: cacheEntries, nowMs: nowMs))
+            let batch = IngestBatch(events: events, offsets: offsets, cacheEntries: cacheEntries, nowMs: nowMs)
+            summary.store = try await withRoomInTheStore(spaceWait) { try await store.ingest(batch) }
         }
         metrics.latency("ingest_commit").record(ContinuousClock.now - began)
         for (outcome, count) in [("stored", summary.store.stored), ("duplicate", summary.store.duplicates),

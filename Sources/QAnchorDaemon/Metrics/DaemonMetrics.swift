@@ -121,6 +121,18 @@ public final class DaemonMetrics: Sendable {
         registry.makeGauge(descriptor: Self.descriptor("qanchor_store_map_size_bytes", "LMDB map size."))
     }
 
+    /// 1 while an ingest batch waits for room in a store whose map is at `store.max_map_size_mb`.
+    public var storeFull: Gauge {
+        registry.makeGauge(descriptor: Self.descriptor("qanchor_store_full",
+                                                       "1 while ingest waits for room in a full store (map at store.max_map_size_mb)."))
+    }
+
+    /// Tries of an ingest batch refused by a full store.
+    public var storeFullWaits: Counter {
+        registry.makeCounter(descriptor: Self.descriptor("qanchor_store_full_waits_total",
+                                                         "Ingest commits refused by a full store (each is tried again)."))
+    }
+
     /// Accepted records without a key: the producer's partitioner may spread such a user over partitions, and the
     /// state is per (partition, user), so the user's events would be split between states.
     public var unkeyedRecords: Counter {

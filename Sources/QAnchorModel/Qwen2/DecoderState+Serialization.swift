@@ -47,9 +47,16 @@ extension DecoderState {
         guard let precision = DecoderStatePrecision(rawValue: header[2]) else { throw bad("unknown precision \(header[2])") }
         let (layers, kvHeads, headDim, length) = (Int(header[3]), Int(header[4]), Int(header[5]), Int(header[6]))
         guard layers > 0, kvHeads > 0, headDim > 0 else { throw bad("zero layers, heads or head width") }
-        let (count, overflow) = (layers * 2 * kvHeads * headDim).multipliedReportingOverflow(by: length)
+        // Every factor comes from the input: multiply without trapping (a found crash, docs/reliability.md).
         let elementBytes = precision == .fp16 ? 2 : 4
-        guard !overflow, data.count - Self.headerBytes == count * elementBytes else {
+        var count = 1, overflow = false
+        for factor in [layers, 2, kvHeads, headDim, length] {
+            let (product, over) = count.multipliedReportingOverflow(by: factor)
+            count = product
+            overflow = overflow || over
+        }
+        let (bodyBytes, over) = count.multipliedReportingOverflow(by: elementBytes)
+        guard !overflow, !over, data.count - Self.headerBytes == bodyBytes else {
             throw bad("body has \(data.count - Self.headerBytes) bytes, header implies \(count) values × \(elementBytes)")
         }
         self.init(length: length, layers: layers, kvHeads: kvHeads, headDim: headDim, nextPosition: length + Int(header[7]))

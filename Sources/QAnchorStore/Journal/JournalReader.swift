@@ -27,11 +27,16 @@ struct JournalReader {
     private(set) var tornTail: TornTail?
 
     init(url: URL) throws {
-        self.url = url
         guard let d = FileManager.default.contents(atPath: url.path) else {
             throw StoreError.io(path: url.path, operation: "read journal segment", reason: "cannot read the file")
         }
-        data = [UInt8](d)
+        try self.init(bytes: [UInt8](d), url: url)
+    }
+
+    /// Reads a segment already in memory; `url` names it in errors.
+    init(bytes: [UInt8], url: URL) throws {
+        self.url = url
+        data = bytes
         let magic = WriteJournal.magic
         if data.count < magic.count {
             // Crash while the segment was created: only a prefix of the magic (or nothing) is there.

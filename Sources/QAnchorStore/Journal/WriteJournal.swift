@@ -63,13 +63,7 @@ final class WriteJournal {
             for record in records {
                 sequence += 1
                 var header = [UInt8](repeating: 0, count: Self.frameHeaderSize)
-                header.withUnsafeMutableBytes { h in
-                    h.storeBytes(of: UInt32(record.bytes.count).littleEndian, toByteOffset: 0, as: UInt32.self)
-                    h.storeBytes(of: sequence.littleEndian, toByteOffset: 4, as: UInt64.self)
-                    h.storeBytes(of: record.checksum.littleEndian, toByteOffset: 12, as: UInt64.self)
-                    let check = UInt32(truncatingIfNeeded: XXHash64.hash(UnsafeRawBufferPointer(rebasing: h[0..<20])))
-                    h.storeBytes(of: check.littleEndian, toByteOffset: 20, as: UInt32.self)
-                }
+                Self.writeFrameHeader(into: &header, length: record.bytes.count, sequence: sequence, checksum: record.checksum)
                 try writeAll(header)
                 try writeAll(record.bytes)
             }
@@ -86,6 +80,17 @@ final class WriteJournal {
             throw error
         }
         lastSequence = sequence
+    }
+
+    /// Fills a `frameHeaderSize`-byte frame header: length, sequence, payload checksum and the header's own check.
+    static func writeFrameHeader(into header: inout [UInt8], length: Int, sequence: UInt64, checksum: UInt64) {
+        header.withUnsafeMutableBytes { h in
+            h.storeBytes(of: UInt32(length).littleEndian, toByteOffset: 0, as: UInt32.self)
+            h.storeBytes(of: sequence.littleEndian, toByteOffset: 4, as: UInt64.self)
+            h.storeBytes(of: checksum.littleEndian, toByteOffset: 12, as: UInt64.self)
+            let check = UInt32(truncatingIfNeeded: XXHash64.hash(UnsafeRawBufferPointer(rebasing: h[0..<20])))
+            h.storeBytes(of: check.littleEndian, toByteOffset: 20, as: UInt32.self)
+        }
     }
 
     /// The records of the current segment (everything since the last checkpoint), for re-applying
