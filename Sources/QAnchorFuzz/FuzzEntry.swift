@@ -1,8 +1,8 @@
 import Foundation
 
 // Two builds of one executable (docs/reliability.md):
-// - `ops/fuzz` builds it with `-sanitize=fuzzer,address -D QANCHOR_LIBFUZZER`: libFuzzer owns `main` and calls
-//   `LLVMFuzzerTestOneInput` with the target named by `QANCHOR_FUZZ_TARGET`.
+// - `ops/fuzz` builds it with `-sanitize=fuzzer,address -D QANCHOR_LIBFUZZER`: the entry point starts libFuzzer's
+//   driver, which calls `LLVMFuzzerTestOneInput` with the target named by `QANCHOR_FUZZ_TARGET`.
 // - A normal build replays inputs: `qanchor-fuzz TARGET FILE|DIRECTORY...` runs every file once through the target
 //   (the tests replay the committed corpora and crashers this way); exit 0 when all of them returned.
 //   `qanchor-fuzz --write-seeds DIR` writes the seed corpora (`FuzzSeeds`).

@@ -44,12 +44,13 @@ enum FuzzTarget: String, CaseIterable, Sendable {
         let key: [UInt8]? = selector & 0x80 != 0 ? Array("u1".utf8) : nil
         switch parser.parse(value: value, key: key, modality: 0, kind: kind, nowMs: now) {
         case .success(let event):
-            precondition(!event.eventID.isEmpty && event.eventID.utf8.count <= 200, "accepted event id out of bounds")
-            precondition(!event.userID.isEmpty && event.userID.utf8.count <= 200, "accepted user id out of bounds")
+            precondition(!event.eventID.isEmpty && event.eventID.utf8.count <= parser.maxIDBytes, "accepted event id out of bounds")
+            precondition(!event.userID.isEmpty && event.userID.utf8.count <= parser.maxIDBytes, "accepted user id out of bounds")
             precondition(key == nil || Array(event.userID.utf8) == key!, "accepted a key that differs from user_id")
-            precondition(event.timestampMs >= now - 90 * 86_400_000 && event.timestampMs <= now + 300_000, "accepted ts outside the window")
+            precondition(event.timestampMs >= now - parser.windowMs && event.timestampMs <= now + parser.skewMs,
+                         "accepted ts outside the window")
             switch (event.payload, kind) {
-            case (.text(let text), .text): precondition(text.utf8.count <= 4096, "accepted an over-long text")
+            case (.text(let text), .text): precondition(text.utf8.count <= parser.maxTextBytes, "accepted an over-long text")
             case (.features(let features), .tabular(let count)):
                 precondition(features.count == count && features.allSatisfy(\.isFinite), "accepted bad features")
             default: preconditionFailure("payload does not match the modality's kind")
